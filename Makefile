@@ -1,0 +1,78 @@
+# Convolutional Neural Networks for Computer Vision: install, lint, test, book, grade.
+# The README's two commands (`bash course.sh book`, `bash course.sh test`) end up here.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+EXTRAS ?= cpu,grading,book,dev
+JOBS ?= 2
+CHAPTERS := $(notdir $(wildcard solutions/*))
+NBGRADER := $(BIN)/nbgrader
+NBGRADER_CONFIG := --NbGrader.config_file=autograder/nbgrader_config.py
+
+# TensorFlow stays quiet in every process the targets start.
+export TF_CPP_MIN_LOG_LEVEL := 3
+export TF_ENABLE_ONEDNN_OPTS := 0
+export PYTHONUNBUFFERED := 1
+export MPLBACKEND := Agg
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+# Tests and builds run with the network blocked for anything but loopback.
+OFFLINE := CNNVISION_BLOCK_NETWORK=1 PYTHONPATH=$(CURDIR)/tests/netguard
+
+.PHONY: help install data lint unit notebooks check-notebooks nbval test book grade bench bench-grade clean
+
+help:
+	@echo "make book      build the book into _build/html (installs what it needs)"
+	@echo "make test      lint, unit tests, notebook checks, strict book build"
+	@echo "make notebooks regenerate notebooks/ (student versions) from solutions/"
+	@echo "make grade CHAPTER=convolution [SUBMISSIONS=path]  grade a cohort"
+	@echo "make bench     time conv2d loop / fast / TensorFlow"
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[$(EXTRAS)]"
+	touch $@
+
+install: $(VENV)/.installed data
+
+data:
+	@bash scripts/install_data.sh
+
+lint: install
+	$(BIN)/ruff check .
+
+unit: install
+	$(OFFLINE) $(BIN)/pytest -q -n $(JOBS) --dist loadgroup tests
+
+notebooks: install
+	@for chapter in $(CHAPTERS); do \
+	  $(NBGRADER) generate_assignment $$chapter --force $(NBGRADER_CONFIG) --log-level=WARN || exit 1; \
+	done
+
+check-notebooks: notebooks
+	@git diff --exit-code --stat -- notebooks/ || \
+	  (echo "notebooks/ differs from what solutions/ generates: run 'make notebooks' and commit."; exit 1)
+	@test -z "$$(git status --porcelain --untracked-files=all -- notebooks/)" || \
+	  (echo "untracked files in notebooks/: run 'make notebooks' and commit them."; exit 1)
+
+nbval: install
+	$(OFFLINE) $(BIN)/pytest -q -p no:cacheprovider --nbval-lax -n $(JOBS) --dist loadscope solutions/
+
+book: install
+	$(OFFLINE) $(BIN)/jupyter-book build . -W --keep-going --all
+	@echo "Book built: $(CURDIR)/_build/html/index.html"
+
+test: lint check-notebooks unit nbval book
+
+grade: install
+	$(OFFLINE) $(PY) -m autograder grade $(CHAPTER) $(SUBMISSIONS)
+
+bench: install
+	$(OFFLINE) $(PY) -m autograder.bench
+
+clean:
+	rm -rf _build instructor .pytest_cache

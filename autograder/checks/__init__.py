@@ -1,0 +1,1 @@
+"""Chapter checks, called from the notebooks' test cells."""

@@ -1,0 +1,272 @@
+"""Shared checking machinery: tolerances, comparisons, teaching messages, scoring.
+
+Every chapter's checks are built from these pieces so that a verdict always
+says what was expected, what was received, and which tolerance was applied.
+
+Tolerances (float comparisons against a reference computed by TensorFlow):
+
+=========  ======  =====  =====  ===========================================
+dtype      device  rtol   atol   why
+=========  ======  =====  =====  ===========================================
+float64    any     1e-9   1e-9   numpy float64 vs TF float64: rounding only
+float32    CPU     1e-4   1e-5   summation order differs (loops vs BLAS)
+float32    GPU     1e-3   1e-4   cuDNN algorithms, TF32 disabled
+=========  ======  =====  =====  ===========================================
+
+``atol`` is scaled by the magnitude of the reference (max |expected|, at
+least 1) so that large sums of products keep the same relative footing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+
+# Bound at import time so a student who reassigns np.testing or np.allclose
+# does not change how their work is compared.
+_np_abs = np.abs
+_np_asarray = np.asarray
+_np_isclose = np.isclose
+_np_argwhere = np.argwhere
+
+
+class CheckFailure(AssertionError):
+    """A check failed; the message explains what was expected and what was received."""
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    rtol: float
+    atol: float
+
+    def describe(self) -> str:
+        return f"rtol={self.rtol:g}, atol={self.atol:g}"
+
+
+_TOLERANCES = {
+    ("float64", "CPU"): Tolerance(1e-9, 1e-9),
+    ("float64", "GPU"): Tolerance(1e-9, 1e-9),
+    ("float32", "CPU"): Tolerance(1e-4, 1e-5),
+    ("float32", "GPU"): Tolerance(1e-3, 1e-4),
+}
+
+
+# --------------------------------------------------------------------------- device
+_DEVICE_CONFIGURED = False
+
+
+def reference_device() -> str:
+    """``"GPU"`` when TensorFlow sees a GPU, else ``"CPU"``.
+
+    On first call it turns TF32 off (so GPU references are true float32) and
+    asks for memory growth, which must happen before TensorFlow touches the GPU.
+    """
+    global _DEVICE_CONFIGURED
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if not _DEVICE_CONFIGURED:
+        tf.config.experimental.enable_tensor_float_32_execution(False)
+        for gpu in gpus:
+            with contextlib.suppress(RuntimeError):  # already initialised
+                tf.config.experimental.set_memory_growth(gpu, True)
+        _DEVICE_CONFIGURED = True
+    return "GPU" if gpus else "CPU"
+
+
+def tolerance_for(dtype, device: str | None = None) -> Tolerance:
+    """The tolerance for comparing results of ``dtype`` computed on ``device``."""
+    name = "float64" if np.dtype(dtype) == np.float64 else "float32"
+    return _TOLERANCES[(name, device or reference_device())]
+
+
+def run_reference(function, *args, **kwargs) -> np.ndarray:
+    """Run a TensorFlow reference computation on the reference device, return numpy."""
+    import tensorflow as tf
+
+    device = reference_device()
+    with tf.device(f"/{device}:0"):
+        result = function(*args, **kwargs)
+    return result.numpy() if hasattr(result, "numpy") else np.asarray(result)
+
+
+# ----------------------------------------------------------------------- comparison
+def _fmt(value) -> str:
+    return np.array2string(_np_asarray(value), precision=4, suppress_small=True, max_line_width=90)
+
+
+def assert_shape(got, expected_shape, name: str, hint: str = "") -> None:
+    """Raise a :class:`CheckFailure` when ``got`` does not have ``expected_shape``."""
+    got_shape = getattr(got, "shape", None)
+    if got_shape is None:
+        raise CheckFailure(
+            f"{name}: expected a numpy array of shape {tuple(expected_shape)}, "
+            f"got {type(got).__name__}."
+        )
+    if tuple(got_shape) != tuple(expected_shape):
+        message = f"{name}: wrong shape: expected {tuple(expected_shape)}, got {tuple(got_shape)}."
+        axes = [
+            axis for axis, (a, b) in enumerate(zip(got_shape, expected_shape, strict=False)) if a != b
+        ]
+        if len(got_shape) == len(expected_shape) and axes:
+            message += f" Axis {axes[0]} is wrong."
+        if hint:
+            message += f"\n{hint}"
+        raise CheckFailure(message)
+
+
+def assert_close(got, expected, name: str, tol: Tolerance, hint: str = "") -> None:
+    """Compare arrays elementwise; on failure name the first wrong position.
+
+    ``atol`` is scaled by ``max(1, max|expected|)``.
+    """
+    expected = _np_asarray(expected)
+    assert_shape(got, expected.shape, name, hint)
+    got = _np_asarray(got)
+    if not np.issubdtype(got.dtype, np.number):
+        raise CheckFailure(f"{name}: expected numbers, got an array of dtype {got.dtype}.")
+    scale = max(1.0, float(_np_abs(expected).max())) if expected.size else 1.0
+    atol = tol.atol * scale
+    ok = _np_isclose(got, expected, rtol=tol.rtol, atol=atol, equal_nan=False)
+    if bool(ok.all()):
+        return
+    bad = _np_argwhere(~ok)
+    first = tuple(int(i) for i in bad[0])
+    error = float(_np_abs(got.astype(np.float64) - expected).max())
+    message = (
+        f"{name}: {len(bad)} of {expected.size} values differ from the reference "
+        f"(tolerance {tol.rtol:g} relative, {atol:.3g} absolute).\n"
+        f"First wrong position {first}: expected {expected[first]:.6g}, got {got[first]:.6g}. "
+        f"Largest absolute error {error:.3g}."
+    )
+    if hint:
+        message += f"\n{hint}"
+    raise CheckFailure(message)
+
+
+def assert_equal(got, expected, name: str, hint: str = "") -> None:
+    """Exact comparison for integers, tuples and strings."""
+    if got != expected:
+        message = f"{name}: expected {expected!r}, got {got!r}."
+        if hint:
+            message += f"\n{hint}"
+        raise CheckFailure(message)
+
+
+# ------------------------------------------------------------ no TensorFlow inside
+_FORBIDDEN_PACKAGES = ("tensorflow", "keras", "tf_keras", "autograder")
+
+
+def _forbidden_dirs() -> list[str]:
+    dirs = []
+    for package in _FORBIDDEN_PACKAGES:
+        module = sys.modules.get(package)
+        path = getattr(module, "__file__", None)
+        if path:
+            dirs.append(os.path.dirname(os.path.abspath(path)) + os.sep)
+    return dirs
+
+
+class UsesTensorFlow(CheckFailure):
+    """The student's function called TensorFlow, Keras or the reference implementation."""
+
+
+def call_without_tensorflow(function, *args, **kwargs):
+    """Call ``function`` and fail if it runs any TensorFlow, Keras or autograder code.
+
+    The exercises ask for numpy implementations: calling ``tf.nn.conv2d`` (or
+    our reference) would hand in TensorFlow's work as one's own.
+    """
+    forbidden = _forbidden_dirs()
+    caller_frame = sys._getframe()
+    seen: list[str] = []
+
+    def profiler(frame, event, arg):
+        if seen:
+            return
+        if event == "call":
+            filename = frame.f_code.co_filename
+            if frame is not caller_frame and any(filename.startswith(d) for d in forbidden):
+                seen.append(f"{frame.f_code.co_name} in {filename}")
+        elif event == "c_call":
+            module = getattr(arg, "__module__", None) or ""
+            if module.split(".")[0] in _FORBIDDEN_PACKAGES:
+                seen.append(f"{module}.{getattr(arg, '__name__', '?')}")
+
+    previous = sys.getprofile()
+    sys.setprofile(profiler)
+    try:
+        result = function(*args, **kwargs)
+    finally:
+        sys.setprofile(previous)
+    if seen:
+        name = getattr(function, "__name__", "your function")
+        raise UsesTensorFlow(
+            f"{name} calls TensorFlow/Keras ({seen[0]}). This exercise asks for numpy "
+            "only: write the computation yourself. The points for this exercise are withheld."
+        )
+    return result
+
+
+# --------------------------------------------------------------------- scoring
+def call_student(function, *args, **kwargs):
+    """Call student code, turning NotImplementedError into a readable failure."""
+    try:
+        return function(*args, **kwargs)
+    except NotImplementedError as error:
+        name = getattr(function, "__name__", "this function")
+        raise CheckFailure(
+            f"{name} is not implemented yet: replace `raise NotImplementedError()` "
+            "with your code."
+        ) from error
+
+
+@dataclass
+class CaseGroup:
+    """A named group of cases worth one share of an exercise's points."""
+
+    name: str
+    cases: list
+
+    def run(self, check_one) -> str | None:
+        """Return ``None`` when every case passes, else the first failure message."""
+        for case in self.cases:
+            try:
+                check_one(case)
+            except UsesTensorFlow:
+                raise
+            except CheckFailure as failure:
+                return f"{case!r}: {failure}"
+            except Exception as error:  # noqa: BLE001 - student code may raise anything
+                return f"{case!r}: {type(error).__name__}: {error}"
+        return None
+
+
+def score_groups(exercise: str, groups: list[CaseGroup], check_one) -> float:
+    """Run every group, print a report, and return the fraction of groups passed.
+
+    Returns the fraction (a test cell whose last value is a number earns that
+    fraction of its points) when at least one group passes; raises
+    :class:`CheckFailure` with the whole report when none does, so the
+    feedback shows why.
+    """
+    lines = []
+    passed = 0
+    for group in groups:
+        failure = group.run(check_one)
+        if failure is None:
+            passed += 1
+            lines.append(f"  [pass] {group.name}")
+        else:
+            lines.append(f"  [FAIL] {group.name}: {failure}")
+    fraction = passed / len(groups) if groups else 0.0
+    report = f"{exercise}: {passed}/{len(groups)} groups of cases pass\n" + "\n".join(lines)
+    if passed == 0:
+        raise CheckFailure(report)
+    print(report)
+    return float(math.floor(fraction * 1000) / 1000)
