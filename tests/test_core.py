@@ -1,0 +1,87 @@
+"""Tests of the shared checking machinery in autograder.core."""
+
+import numpy as np
+import pytest
+
+from autograder import core
+
+
+def test_tolerance_depends_on_dtype_and_device():
+    assert core.tolerance_for(np.float64, "CPU").rtol < core.tolerance_for(np.float32, "CPU").rtol
+    assert core.tolerance_for(np.float32, "GPU").rtol > core.tolerance_for(np.float32, "CPU").rtol
+
+
+def test_assert_close_accepts_rounding_noise():
+    expected = np.linspace(-3, 3, 12, dtype=np.float32).reshape(3, 4)
+    noisy = expected * (1 + 1e-6)
+    core.assert_close(noisy, expected, "f", core.tolerance_for(np.float32, "CPU"))
+
+
+def test_assert_close_names_first_wrong_position_and_tolerance():
+    expected = np.zeros((2, 3))
+    got = expected.copy()
+    got[1, 2] = 0.5
+    with pytest.raises(core.CheckFailure) as info:
+        core.assert_close(got, expected, "conv2d", core.Tolerance(1e-4, 1e-5))
+    message = str(info.value)
+    assert "(1, 2)" in message
+    assert "expected 0, got 0.5" in message
+    assert "tolerance 0.0001 relative" in message
+
+
+def test_assert_shape_names_the_wrong_axis():
+    with pytest.raises(core.CheckFailure, match=r"expected \(1, 4, 4, 2\), got \(1, 5, 4, 2\)\. Axis 1"):
+        core.assert_shape(np.zeros((1, 5, 4, 2)), (1, 4, 4, 2), "conv2d")
+
+
+def test_assert_shape_rejects_non_arrays():
+    with pytest.raises(core.CheckFailure, match="expected a numpy array"):
+        core.assert_shape([1, 2], (2,), "f")
+
+
+def test_call_without_tensorflow_allows_numpy():
+    result = core.call_without_tensorflow(lambda x: np.tensordot(x, x, axes=1), np.ones(3))
+    assert result == 3.0
+
+
+def test_call_without_tensorflow_catches_tf_calls():
+    import tensorflow as tf
+
+    def uses_tf(x):
+        return tf.nn.relu(x).numpy()
+
+    with pytest.raises(core.UsesTensorFlow, match="uses_tf calls TensorFlow"):
+        core.call_without_tensorflow(uses_tf, np.ones(3, dtype=np.float32))
+
+
+def test_call_student_explains_not_implemented():
+    def stub(x):
+        raise NotImplementedError()
+
+    with pytest.raises(core.CheckFailure, match="stub is not implemented yet"):
+        core.call_student(stub, 1)
+
+
+def _check_positive(case):
+    if case <= 0:
+        raise core.CheckFailure(f"{case} is not positive")
+
+
+def test_score_groups_gives_partial_credit(capsys):
+    groups = [core.CaseGroup("positives", [1, 2]), core.CaseGroup("mixed", [3, -1])]
+    assert core.score_groups("demo", groups, _check_positive) == 0.5
+    out = capsys.readouterr().out
+    assert "[pass] positives" in out and "[FAIL] mixed" in out and "-1 is not positive" in out
+
+
+def test_score_groups_raises_when_nothing_passes():
+    with pytest.raises(core.CheckFailure, match="0/1 groups"):
+        core.score_groups("demo", [core.CaseGroup("negatives", [-1])], _check_positive)
+
+
+def test_score_groups_turns_crashes_into_failures():
+    def crash(case):
+        raise IndexError("index 5 is out of bounds")
+
+    with pytest.raises(core.CheckFailure, match="IndexError: index 5"):
+        core.score_groups("demo", [core.CaseGroup("any", [0])], crash)
