@@ -1,0 +1,1 @@
+"""Deliberately wrong student implementations: every check must catch each of them."""
