@@ -1,0 +1,221 @@
+"""Kernel-side integrity guard (runs inside the grading kernel, before student code).
+
+* :func:`install_audit_hook`: a ``sys.addaudithook`` policy. Python code cannot
+  remove an audit hook, so it holds even when the student's code patches
+  ``socket`` or ``os``: no connection but loopback, no writes or deletions
+  outside the submission's scratch folders, no reads of hidden folders, no new
+  programs. Every refusal is recorded as an *event*.
+* :func:`install_guard`: snapshots the objects the checks rely on (numpy's
+  comparison and testing functions, core builtins, every function and class of
+  the ``autograder`` modules already imported, and those classes' methods).
+  The worker injects a call to ``verify`` before and after every graded test
+  cell; it publishes what changed, signed with an HMAC key only the worker and
+  this module know, so a replaced guard cannot forge a clean verdict.
+* :func:`cap_output`: stdout/stderr written from Python are capped per cell.
+"""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import hmac
+import json
+import os
+import sys
+import types
+
+GUARD_MIME = "application/x-autograder-guard+json"
+GUARD_MODULE = "_autograder_guard"
+WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
+GUARDED_BUILTINS = (
+    "abs", "all", "any", "bool", "callable", "compile", "dict", "enumerate", "eval", "exec",
+    "float", "getattr", "hasattr", "int", "isinstance", "issubclass", "iter", "len", "list",
+    "max", "min", "next", "object", "open", "range", "repr", "round", "setattr", "sorted",
+    "str", "sum", "super", "tuple", "type", "zip", "__import__", "AssertionError",
+    "Exception", "NotImplementedError",
+)
+GUARDED_NUMPY = (
+    "allclose", "isclose", "array_equal", "array_equiv", "abs", "absolute", "asarray", "array",
+    "argwhere", "all", "any", "max", "where", "ndarray", "issubdtype", "dtype", "testing",
+)
+_EVENTS: list[str] = []
+_ARMED: list[bool] = []  # programs may start until the kernel is up (IPython start-up does)
+
+
+def _record(event: str) -> None:
+    if len(_EVENTS) < 200 and event not in _EVENTS:
+        _EVENTS.append(event)
+
+
+# ---------------------------------------------------------------- audit hook
+def _under(path: str, roots: tuple[str, ...]) -> bool:
+    return any(path == root or path.startswith(root + os.sep) for root in roots)
+
+
+def install_audit_hook(settings: dict) -> None:
+    """Refuse network, stray writes, hidden reads and new programs (see module doc)."""
+    realpath = os.path.realpath
+    allowed = tuple(realpath(p) for p in settings["allowed_write_roots"]) + ("/dev",)
+    hidden = tuple(realpath(p) for p in settings["hidden_roots"])
+    refuse = PermissionError
+
+    def as_path(value) -> str | None:
+        if isinstance(value, bytes):
+            value = os.fsdecode(value)
+        if isinstance(value, os.PathLike):
+            value = os.fspath(value)
+        return realpath(value) if isinstance(value, str) else None
+
+    def check_read(path: str | None) -> None:
+        if path and _under(path, hidden):
+            _record(f"read refused: {path}")
+            raise refuse(f"the grader hides {path} from submissions")
+
+    def check_write(path: str | None, what: str) -> None:
+        if path and not _under(path, allowed):
+            _record(f"{what} outside the submission folder refused: {path}")
+            raise refuse(f"submissions may only {what} inside their own folder, not {path}")
+
+    def hook(event: str, args: tuple) -> None:
+        if event == "open":
+            path = as_path(args[0])
+            mode, flags = args[1], args[2]
+            writing = (mode is not None and any(c in str(mode) for c in "wax+")) or (
+                mode is None and isinstance(flags, int) and flags & WRITE_FLAGS
+            )
+            check_read(path)
+            if writing:
+                check_write(path, "write")
+        elif event in ("os.remove", "os.rmdir", "os.mkdir", "os.chmod", "shutil.rmtree",
+                       "os.truncate", "os.symlink", "os.link", "os.utime", "os.chown"):
+            check_write(as_path(args[0]), "change files")
+        elif event == "os.rename":
+            check_write(as_path(args[0]), "change files")
+            check_write(as_path(args[1]), "change files")
+        elif event in ("os.listdir", "os.scandir", "os.chdir", "glob.glob"):
+            check_read(as_path(args[0]) if args and args[0] is not None else None)
+        elif event in ("subprocess.Popen", "os.system", "os.exec", "os.posix_spawn",
+                       "os.spawn", "os.fork", "os.forkpty", "pty.spawn"):
+            if not _ARMED:
+                return
+            _record(f"starting a program refused ({event})")
+            raise refuse("the grader does not let submissions start programs")
+        elif event in ("socket.connect", "socket.sendto", "socket.getaddrinfo"):
+            address = args[1] if event != "socket.getaddrinfo" else (args[0],)
+            host = str(address[0]) if isinstance(address, tuple) and address else ""
+            if isinstance(address, tuple) and not host.startswith(("127.", "::1", "localhost")):
+                _record(f"network refused: {host}")
+                raise refuse(f"no network while grading (connection to {host!r} refused)")
+
+    sys.addaudithook(hook)
+
+
+# -------------------------------------------------------------- snapshot/verify
+def _module_snapshot(module: types.ModuleType, names=None) -> dict:
+    items = vars(module).items() if names is None else (
+        (n, getattr(module, n)) for n in names if hasattr(module, n)
+    )
+    return {n: v for n, v in items if callable(v) or isinstance(v, types.ModuleType)}
+
+
+def _class_snapshot(cls: type) -> dict:
+    return {n: v for n, v in vars(cls).items() if callable(v) or isinstance(v, property | staticmethod | classmethod)}
+
+
+def take_snapshot() -> dict:
+    """Identities of everything the checks rely on, by dotted name."""
+    import numpy
+    import numpy.testing
+
+    watched = {
+        "builtins": (builtins, _module_snapshot(builtins, GUARDED_BUILTINS)),
+        "numpy": (numpy, _module_snapshot(numpy, GUARDED_NUMPY)),
+        "numpy.testing": (numpy.testing, _module_snapshot(numpy.testing)),
+    }
+    for name, module in list(sys.modules.items()):
+        if name == "autograder" or name.startswith("autograder."):
+            if name.startswith("autograder.grading"):
+                continue
+            watched[name] = (module, _module_snapshot(module))
+            for attr, value in list(watched[name][1].items()):
+                if isinstance(value, type) and value.__module__ == name:
+                    watched[f"{name}.{attr}"] = (value, _class_snapshot(value))
+    return watched
+
+
+def compare(snapshot: dict) -> list[str]:
+    """What differs from the snapshot, as readable lines."""
+    changes = []
+    for name, (owner, attributes) in snapshot.items():
+        if isinstance(owner, types.ModuleType) and sys.modules.get(name) is not owner:
+            changes.append(f"sys.modules[{name!r}] was replaced")
+            continue
+        current = vars(owner)
+        for attr, original in attributes.items():
+            now = current.get(attr, getattr(owner, attr, None)) if name != "builtins" else current.get(attr)
+            if now is not original:
+                changes.append(f"{name}.{attr} was replaced or deleted")
+    return changes
+
+
+def sign(key: bytes, nonce: str, label: str, payload: dict) -> str:
+    text = json.dumps([nonce, label, payload], sort_keys=True)
+    return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
+
+
+def install_guard(settings: dict) -> None:
+    """Register ``_autograder_guard.verify`` (closure over the snapshot and the key)."""
+    snapshot = take_snapshot()
+    key = bytes.fromhex(settings["guard_key"])
+    publish = _publisher()
+
+    def verify(nonce: str, label: str) -> None:
+        payload = {"changes": compare(snapshot), "events": list(_EVENTS)}
+        payload["signature"] = sign(key, nonce, label, {k: payload[k] for k in ("changes", "events")})
+        publish({GUARD_MIME: payload}, {})
+
+    _ARMED.append(True)
+    module = types.ModuleType(GUARD_MODULE)
+    module.verify = verify
+    sys.modules[GUARD_MODULE] = module
+
+
+def _publisher():
+    from IPython.core.display_functions import publish_display_data
+
+    return lambda data, metadata: publish_display_data(data=data, metadata=metadata)
+
+
+# ------------------------------------------------------------------ output cap
+class _CappedStream:
+    """Forward writes until ``cap`` characters per cell, then one note, then nothing."""
+
+    def __init__(self, inner, cap: int):
+        self._inner, self._cap, self.written, self.noted = inner, cap, 0, False
+
+    def write(self, text):
+        if self.written >= self._cap:
+            if not self.noted:
+                self.noted = True
+                _record("output truncated")
+                self._inner.write(f"\n[output truncated by the grader after {self._cap} characters]\n")
+            return len(text)
+        self.written += len(text)
+        return self._inner.write(text)
+
+    def reset(self, *_args) -> None:
+        self.written, self.noted = 0, False
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+
+def cap_output(shell, cap: int) -> None:
+    """Cap Python-level stdout and stderr of every cell at ``cap`` characters."""
+    import warnings
+
+    warnings.simplefilter("ignore")  # a warning on stderr would zero a passing test cell
+    streams = [_CappedStream(sys.stdout, cap), _CappedStream(sys.stderr, cap)]
+    sys.stdout, sys.stderr = streams
+    for stream in streams:
+        shell.events.register("pre_run_cell", stream.reset)

@@ -1,0 +1,159 @@
+"""nbgrader preprocessors the worker adds around nbgrader's own ``Execute``.
+
+``InjectGuards`` -> ``GuardedExecute`` -> ``CollectGuards`` replace ``Execute`` in
+``Autograde.autograde_preprocessors``; nbgrader's other preprocessors are kept.
+
+* ``InjectGuards`` puts a guard cell before and after every graded test cell.
+* ``GuardedExecute`` runs the kernel in the scratch ``kernel/`` folder (not in
+  the course folder that holds the source and the gradebook), stops at the
+  submission's deadline, and survives a dead kernel: the test cells that never
+  ran get an error output (nbgrader would otherwise give an empty test cell
+  full marks).
+* ``CollectGuards`` reads and removes the guard cells; a test cell whose guard
+  saw tampering (or no valid signature) gets an ``IntegrityError`` output, so
+  nbgrader scores it 0.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+
+import nbformat
+from nbclient.exceptions import DeadKernelError
+from nbgrader.preprocessors import Execute, NbGraderPreprocessor
+from traitlets import Float, Unicode
+
+from .guard import GUARD_MIME, GUARD_MODULE, sign
+
+# Shared with the worker (one submission per worker process).
+STATE: dict = {"stop_reason": None, "stop_kind": None, "guards": {}, "events": []}
+
+
+class SubmissionDeadline(Exception):
+    """The whole submission used up its time limit."""
+
+
+def is_test_cell(cell) -> bool:
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return cell.cell_type == "code" and meta.get("grade") and not meta.get("solution")
+
+
+def _error_output(ename: str, evalue: str) -> nbformat.NotebookNode:
+    return nbformat.v4.new_output("error", ename=ename, evalue=evalue,
+                                  traceback=[f"{ename}: {evalue}"])
+
+
+class InjectGuards(NbGraderPreprocessor):
+    nonce = Unicode("")
+
+    def preprocess(self, nb, resources):
+        self.nonce = secrets.token_hex(8)
+        STATE["nonce"] = self.nonce
+        cells = []
+        for cell in nb.cells:
+            if is_test_cell(cell):
+                cells.append(self._guard_cell("before", cell))
+                cells.append(cell)
+                cells.append(self._guard_cell("after", cell))
+            else:
+                cells.append(cell)
+        nb.cells = cells
+        return nb, resources
+
+    def _guard_cell(self, when: str, cell):
+        label = f"{when}:{cell.metadata.nbgrader['grade_id']}"
+        source = f"__import__({GUARD_MODULE!r}).verify({self.nonce!r}, {label!r})"
+        return nbformat.v4.new_code_cell(source, metadata={"autograder_guard": label})
+
+
+class GuardedExecute(Execute):
+    kernel_cwd = Unicode("").tag(config=True)
+    deadline = Float(0.0).tag(config=True)  # time.time() after which no cell starts
+
+    def _cell_timeout(self, cell):
+        remaining = self.deadline - time.time() if self.deadline else float("inf")
+        if remaining <= 0:
+            raise SubmissionDeadline()
+        return max(1, int(min(self.timeout or 3600, remaining)))
+
+    def preprocess(self, nb, resources, km=None):
+        resources.setdefault("metadata", {})["path"] = self.kernel_cwd
+        self.timeout_func = self._cell_timeout
+        try:
+            return super().preprocess(nb, resources, km=km)
+        except SubmissionDeadline:
+            STATE["stop_kind"] = "time limit"
+            STATE["stop_reason"] = "the submission used up its time limit"
+        except DeadKernelError:
+            STATE["stop_kind"] = STATE["stop_kind"] or "kernel died"
+            STATE["stop_reason"] = STATE["stop_reason"] or (
+                "the kernel died (sys.exit/os._exit, a crash or a killed process)"
+            )
+        except Exception as error:  # noqa: BLE001 - any failure still yields grades
+            STATE["stop_kind"] = "execution error"
+            STATE["stop_reason"] = f"execution stopped: {type(error).__name__}: {error}"[:300]
+        finally:
+            self.timeout_func = None
+        self._mark_unrun_cells(nb)
+        return nb, resources
+
+    def _mark_unrun_cells(self, nb) -> None:
+        for cell in nb.cells:
+            if cell.cell_type == "code" and cell.get("execution_count") is None and (
+                is_test_cell(cell)
+            ):
+                cell.outputs.append(_error_output("NotRun", f"not run: {STATE['stop_reason']}"))
+
+
+class CollectGuards(NbGraderPreprocessor):
+    guard_key = Unicode("").tag(config=True)
+    grace = Float(0.0)
+
+    def preprocess(self, nb, resources):
+        key = bytes.fromhex(self.guard_key)
+        verdicts = {}
+        kept = []
+        for cell in nb.cells:
+            label = cell.get("metadata", {}).get("autograder_guard")
+            if label is None:
+                kept.append(cell)
+                continue
+            verdicts[label] = self._verdict(cell, label, key)
+        nb.cells = kept
+        for cell in nb.cells:
+            if is_test_cell(cell):
+                self._apply(cell, verdicts)
+        STATE["guards"] = verdicts
+        return nb, resources
+
+    def _verdict(self, cell, label: str, key: bytes) -> dict:
+        if cell.get("execution_count") is None:
+            return {"ran": False, "changes": [], "events": []}
+        for output in cell.get("outputs", []):
+            payload = output.get("data", {}).get(GUARD_MIME)
+            if payload is None:
+                continue
+            if isinstance(payload, str):
+                payload = json.loads(payload)
+            body = {k: payload.get(k, []) for k in ("changes", "events")}
+            if payload.get("signature") == sign(key, STATE["nonce"], label, body):
+                STATE["events"] = body["events"]
+                return {"ran": True, **body}
+        return {"ran": True, "changes": ["the grader's integrity guard was disabled or replaced"],
+                "events": []}
+
+    def _apply(self, cell, verdicts: dict) -> None:
+        grade_id = cell.metadata.nbgrader["grade_id"]
+        changes = []
+        for when in ("before", "after"):
+            changes += verdicts.get(f"{when}:{grade_id}", {}).get("changes", [])
+        changes += STATE.get("static", {}).get(grade_id, [])
+        if changes:
+            unique = list(dict.fromkeys(changes))
+            cell.outputs.append(_error_output(
+                "IntegrityError",
+                "the checking machinery was tampered with: " + "; ".join(unique[:5])
+                + ". No points for this exercise; the instructor is notified.",
+            ))

@@ -1,0 +1,191 @@
+"""Grade a cohort: intake, one worker subprocess per submission, N at a time, records.
+
+A record per student (``workspace/grades/<chapter>/records/<student>.json``) is
+the source of truth: re-running grades only submissions whose content (or the
+chapter's source) changed, and never deletes a record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+import psutil
+
+from . import intake, records, sandbox, template
+
+
+@dataclass
+class Limits:
+    cell_timeout: int = 120
+    submission_timeout: int = 600
+    memory_mb: int = 3072
+    output_cap: int = 200_000
+
+
+@dataclass
+class Cohort:
+    chapter: str
+    workspace: Path
+    source_root: Path
+    workers: int = max(1, os.cpu_count() or 1)
+    limits: Limits = None
+    namespaces: bool | None = None
+    progress: bool = True
+
+    def __post_init__(self):
+        self.limits = self.limits or Limits()
+        if self.namespaces is None:
+            self.namespaces = sandbox.namespaces_available()
+
+    @property
+    def grades_dir(self) -> Path:
+        return self.workspace / "grades" / self.chapter
+
+
+def content_digest(origin: Path, source_digest: str) -> str:
+    digest = hashlib.sha256(source_digest.encode())
+    paths = [origin] if origin.is_file() else sorted(p for p in origin.rglob("*") if p.is_file())
+    for path in paths:
+        digest.update(str(path.relative_to(origin.parent)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _kill_tree(process: psutil.Process) -> None:
+    try:
+        family = process.children(recursive=True) + [process]
+    except psutil.Error:
+        return
+    for member in family:
+        try:
+            member.kill()
+        except psutil.Error:
+            pass
+
+
+def run_worker(job: dict, limits: Limits) -> tuple[dict, float]:
+    """Run one worker; enforce the wall-clock and memory backstops; return (result, seconds)."""
+    out = Path(job["out_dir"])
+    out.mkdir(parents=True, exist_ok=True)
+    job_path = out / "job.json"
+    job_path.write_text(json.dumps(job))
+    started = time.time()
+    hard_deadline = started + limits.submission_timeout + 90
+    hard_memory = (limits.memory_mb + 1024) << 20
+    with open(out / "worker.log", "wb") as log:
+        popen = subprocess.Popen(
+            [sys.executable, "-m", "autograder.grading.worker", str(job_path)],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            env=sandbox.tool_env(),
+        )
+        process = psutil.Process(popen.pid)
+        killed = None
+        while popen.poll() is None:
+            time.sleep(0.25)
+            if time.time() > hard_deadline:
+                killed = "time limit"
+            else:
+                try:
+                    rss = sum(p.memory_info().rss for p in [process, *process.children(True)])
+                except psutil.Error:
+                    rss = 0
+                if rss > hard_memory:
+                    killed = "memory limit"
+            if killed:
+                _kill_tree(process)
+                popen.wait()
+    seconds = time.time() - started
+    result_path = out / "result.json"
+    if killed or not result_path.is_file():
+        reason = {"time limit": f"the submission ran past {limits.submission_timeout} s",
+                  "memory limit": f"the grading process passed {hard_memory >> 20} MB"}.get(
+            killed, "the grading worker stopped without a result")
+        return {"fatal": reason, "fatal_kind": killed or "worker crashed",
+                "log_tail": (out / "worker.log").read_text(errors="replace")[-2000:]}, seconds
+    return json.loads(result_path.read_text()), seconds
+
+
+def _job(cohort: Cohort, sub: intake.Submission, template_dir: Path, hidden: list[str],
+         out_dir: Path) -> dict:
+    return {
+        "student": sub.student, "chapter": cohort.chapter, "submission_dir": str(sub.folder),
+        "template_dir": str(template_dir), "out_dir": str(out_dir),
+        "cell_timeout": cohort.limits.cell_timeout,
+        "submission_timeout": cohort.limits.submission_timeout,
+        "memory_mb": cohort.limits.memory_mb, "output_cap": cohort.limits.output_cap,
+        "hidden_roots": hidden, "namespaces": cohort.namespaces,
+        "preload": ["cnnvision", "numpy", "autograder.core", f"autograder.checks.{cohort.chapter}"],
+    }
+
+
+def _progress(total: int, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="grading", unit="submission", disable=not enabled or total == 0)
+
+
+def grade_cohort(cohort: Cohort, submissions: Path) -> dict:
+    """Grade every new or changed submission in ``submissions``; return a summary."""
+    workspace = cohort.workspace
+    template_dir = template.build_template(cohort.source_root, cohort.chapter, workspace)
+    release = nbformat.read(template_dir / "release" / cohort.chapter / f"{cohort.chapter}.ipynb",
+                            as_version=4)
+    source_digest = template_dir.name.rsplit("-", 1)[-1]
+    if submissions.suffix == ".zip":
+        submissions = intake.unpack_zip(submissions, workspace / "intake" / submissions.stem)
+    store = records.RecordStore(cohort.grades_dir)
+    environment = records.environment()
+    hidden = [str(p) for p in {cohort.source_root.resolve(), workspace.resolve(),
+                               submissions.resolve()}]
+    todo, kept = [], 0
+    for student, origin in intake.discover(submissions, cohort.chapter):
+        digest = content_digest(origin, source_digest)
+        if store.has(student, digest):
+            kept += 1
+            continue
+        sub = intake.prepare(origin, student, cohort.chapter, release, workspace / "submitted")
+        todo.append((sub, digest))
+    runs = workspace / "runs" / cohort.chapter
+    started = time.time()
+    with _progress(len(todo), cohort.progress) as bar, ThreadPoolExecutor(cohort.workers) as pool:
+        futures = {}
+        for sub, digest in todo:
+            if sub.fatal:
+                store.save(records.make_record(sub, digest, {}, 0.0, release, environment,
+                                               cohort.namespaces))
+                bar.update()
+                continue
+            out_dir = Path(tempfile.mkdtemp(prefix=f"{sub.student}-", dir=_ensure(runs)))
+            job = _job(cohort, sub, template_dir, hidden, out_dir)
+            futures[pool.submit(run_worker, job, cohort.limits)] = (sub, digest, out_dir)
+        for future in as_completed(futures):
+            sub, digest, out_dir = futures[future]
+            result, seconds = future.result()
+            record = records.make_record(sub, digest, result, seconds, release, environment,
+                                         cohort.namespaces)
+            records.publish_files(workspace, cohort.chapter, sub.student, out_dir)
+            store.save(record)
+            bar.update()
+    all_records = store.load_all()
+    csv_path = records.export_csv(all_records, release, cohort.grades_dir / "grades.csv")
+    from . import report
+
+    report_path = report.write_report(all_records, release, workspace / "reports" / cohort.chapter,
+                                      cohort.chapter)
+    return {"graded": len(todo), "kept": kept, "seconds": round(time.time() - started, 2),
+            "csv": str(csv_path), "report": str(report_path), "records": all_records}
+
+
+def _ensure(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -1,0 +1,233 @@
+"""Grade one submission in its own scratch course (run as a subprocess by the runner).
+
+    python -m autograder.grading.worker JOB.json
+
+The job names the student, the chapter, the submission folder (already checked
+by :mod:`autograder.grading.intake`), the template course (source notebook and
+a gradebook made by ``nbgrader generate_assignment``), the limits and the
+output folder. The worker writes ``result.json``, ``autograded.ipynb`` and
+``feedback.html`` there and always exits 0 when it could write a result.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+from . import feedback, sandbox
+from .preprocessors import STATE, is_test_cell
+
+
+def _copy_tree(source: Path, target: Path, skip_notebooks: bool = False) -> None:
+    for path in source.rglob("*"):
+        if path.is_file() and not (skip_notebooks and path.suffix == ".ipynb"):
+            destination = target / path.relative_to(source)
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, destination)
+
+
+def _watch_memory(limit_bytes: int, stop: threading.Event) -> None:
+    """Kill the kernel (every descendant) when their resident memory passes the limit."""
+    me = psutil.Process()
+    while not stop.wait(0.2):
+        try:
+            children = me.children(recursive=True)
+            rss = sum(child.memory_info().rss for child in children)
+        except psutil.Error:
+            continue
+        if rss > limit_bytes:
+            STATE["stop_kind"] = "memory limit"
+            STATE["stop_reason"] = f"the kernel passed the memory limit of {limit_bytes >> 20} MB"
+            for child in children:
+                try:
+                    child.kill()
+                except psutil.Error:
+                    pass
+
+
+def _config(job: dict, scratch: sandbox.Scratch, kernel: dict):
+    from nbconvert.preprocessors import ClearMetadataPreprocessor
+    from nbgrader.preprocessors import (
+        AssignLatePenalties,
+        CheckCellMetadata,
+        IgnorePattern,
+        LimitOutput,
+        SaveAutoGrades,
+    )
+    from traitlets.config import Config
+
+    from .preprocessors import CollectGuards, GuardedExecute, InjectGuards
+
+    c = Config()
+    c.CourseDirectory.root = str(scratch.course)
+    c.CourseDirectory.course_id = "cnn-vision"
+    c.CourseDirectory.db_url = f"sqlite:///{scratch.course / 'gradebook.db'}"
+    c.CourseDirectory.assignment_id = job["chapter"]
+    c.CourseDirectory.student_id = job["student"]
+    c.Autograde.autograde_preprocessors = [
+        InjectGuards, GuardedExecute, CollectGuards, IgnorePattern, ClearMetadataPreprocessor,
+        LimitOutput, SaveAutoGrades, AssignLatePenalties, CheckCellMetadata,
+    ]
+    c.OverwriteCells.add_missing_cells = True
+    c.GuardedExecute.timeout = int(job["cell_timeout"])
+    c.GuardedExecute.kernel_cwd = str(scratch.kernel)
+    c.GuardedExecute.deadline = time.time() + float(job["submission_timeout"])
+    c.GuardedExecute.startup_timeout = 120
+    c.CollectGuards.guard_key = kernel["guard_key"]
+    c.KernelManager.transport = "ipc"
+    c.KernelManager.ip = kernel["ipc_prefix"]
+    return c
+
+
+def _run_nbgrader(converter_class, config, log_path: Path) -> str | None:
+    """Run an nbgrader converter; return an error message or ``None``."""
+    from nbgrader.coursedir import CourseDirectory
+
+    handler = logging.FileHandler(log_path)
+    try:
+        coursedir = CourseDirectory(config=config)
+        converter = converter_class(coursedir=coursedir, config=config)
+        converter.log.addHandler(handler)
+        converter.log.setLevel(logging.WARNING)
+        converter.start()
+    except BaseException as error:  # noqa: BLE001 - nbgrader raises many kinds, and SystemExit
+        return f"{type(error).__name__}: {error}"[:500]
+    finally:
+        handler.close()
+    return None
+
+
+def _static_scan(job: dict, scratch: sandbox.Scratch) -> dict:
+    import nbformat
+
+    from .integrity import scan_notebook
+
+    chapter = job["chapter"]
+    source = nbformat.read(scratch.course / "source" / chapter / f"{chapter}.ipynb", as_version=4)
+    locked = {c.metadata.nbgrader["grade_id"] for c in source.cells
+              if c.get("metadata", {}).get("nbgrader", {}).get("locked")}
+    submitted = scratch.course / "submitted" / job["student"] / chapter / f"{chapter}.ipynb"
+    try:
+        return scan_notebook(nbformat.read(submitted, as_version=4), locked)
+    except Exception:  # noqa: BLE001 - intake already checked the notebook
+        return {}
+
+
+def _grades(job: dict, scratch: sandbox.Scratch) -> dict:
+    from nbgrader.api import Gradebook
+
+    url = f"sqlite:///{scratch.course / 'gradebook.db'}"
+    with Gradebook(url, "cnn-vision") as gradebook:
+        notebook = gradebook.find_submission_notebook(job["chapter"], job["chapter"], job["student"])
+        return {
+            grade.name: {"score": float(grade.score or 0.0), "max_score": float(grade.max_score)}
+            for grade in notebook.grades
+        }
+
+
+def _cell_outcomes(nb) -> dict:
+    """Per test cell: ``"ok"``, or a kind and a one-line message (the first failure)."""
+    outcomes = {}
+    for cell in nb.cells:
+        if not is_test_cell(cell):
+            continue
+        outcome = {"kind": "ok", "message": ""}
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                outcome = {"kind": output.get("ename", "Error"),
+                           "message": str(output.get("evalue", "")).strip().splitlines()[:1]}
+                break
+            if output.get("output_type") == "stream" and output.get("name") == "stderr":
+                outcome = {"kind": "stderr", "message": [str(output.get("text", ""))[:200]]}
+                break
+        outcome["message"] = (outcome["message"] or [""])[0][:300] if isinstance(
+            outcome["message"], list) else outcome["message"]
+        outcomes[cell.metadata.nbgrader["grade_id"]] = outcome
+    return outcomes
+
+
+def _write_feedback(job: dict, scratch: sandbox.Scratch, config, log_path: Path, out: Path) -> str:
+    import nbformat
+    from nbgrader.converters import GenerateFeedback
+
+    autograded = scratch.course / "autograded" / job["student"] / job["chapter"]
+    notebook_path = autograded / f"{job['chapter']}.ipynb"
+    nb = nbformat.read(notebook_path, as_version=4)
+    hidden = feedback.strip_hidden_tests(nb)
+    nbformat.write(nb, notebook_path)
+    error = _run_nbgrader(GenerateFeedback, config, log_path)
+    html_path = scratch.course / "feedback" / job["student"] / job["chapter"] / f"{job['chapter']}.html"
+    if error or not html_path.is_file():
+        return f"feedback not written: {error}"
+    text, redacted = feedback.redact_html(html_path.read_text(), hidden)
+    (out / "feedback.html").write_text(text)
+    return f"{redacted} hidden lines redacted from the HTML" if redacted else ""
+
+
+def grade(job: dict) -> dict:
+    import nbformat
+    from nbgrader.converters import Autograde
+
+    out = Path(job["out_dir"])
+    out.mkdir(parents=True, exist_ok=True)
+    scratch = sandbox.Scratch.create()
+    stop = threading.Event()
+    try:
+        template = Path(job["template_dir"])
+        _copy_tree(template / "source", scratch.course / "source")
+        shutil.copyfile(template / "gradebook.db", scratch.course / "gradebook.db")
+        submission = Path(job["submission_dir"])
+        _copy_tree(submission, scratch.course / "submitted" / job["student"] / job["chapter"])
+        _copy_tree(submission, scratch.kernel)
+        _copy_tree(template / "source" / job["chapter"], scratch.kernel, skip_notebooks=True)
+        kernel = sandbox.prepare_kernel(
+            scratch, [Path(p) for p in job["hidden_roots"]], job["preload"],
+            int(job["output_cap"]), bool(job["namespaces"]),
+        )
+        import os
+
+        os.environ.update(kernel["env"])
+        config = _config(job, scratch, kernel)
+        STATE["static"] = _static_scan(job, scratch)
+        threading.Thread(target=_watch_memory, args=(int(job["memory_mb"]) << 20, stop),
+                         daemon=True).start()
+        log_path = scratch.root / "nbgrader.log"
+        error = _run_nbgrader(Autograde, config, log_path)
+        stop.set()
+        notebook_path = (scratch.course / "autograded" / job["student"] / job["chapter"]
+                         / f"{job['chapter']}.ipynb")
+        result = {"nbgrader_error": error, "stop_kind": STATE["stop_kind"],
+                  "stop_reason": STATE["stop_reason"], "events": STATE["events"],
+                  "guards": STATE["guards"], "grades": {}, "outcomes": {}}
+        if notebook_path.is_file():
+            result["grades"] = _grades(job, scratch)
+            nb = nbformat.read(notebook_path, as_version=4)
+            result["outcomes"] = _cell_outcomes(nb)
+            shutil.copyfile(notebook_path, out / "autograded.ipynb")
+            result["feedback_note"] = _write_feedback(job, scratch, config, log_path, out)
+        if log_path.is_file():
+            result["log_tail"] = log_path.read_text(errors="replace")[-2000:]
+        return result
+    finally:
+        stop.set()
+        scratch.remove()
+
+
+def main(argv: list[str]) -> int:
+    job = json.loads(Path(argv[0]).read_text())
+    started = time.time()
+    result = grade(job)
+    result["worker_seconds"] = round(time.time() - started, 2)
+    (Path(job["out_dir"]) / "result.json").write_text(json.dumps(result, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
