@@ -1,0 +1,1 @@
+"""Reference computations the checks compare against: TensorFlow ops and reference Keras models."""
