@@ -258,6 +258,7 @@ def _write_atomically(path: Path, write) -> None:
     os.close(handle)
     try:
         write(Path(temporary))
+        os.chmod(temporary, 0o644)  # mkstemp creates it private
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):
@@ -268,17 +269,20 @@ def convert_weights(
     source: str | Path | None = None,
     destination: str | Path | None = None,
     expected_sha256: str = SOURCE_SHA256,
+    model: keras.Model | None = None,
 ) -> Path:
     """Convert the PyTorch ``.pth`` file into a Keras ``.weights.h5`` file; returns its path.
 
     ``source`` defaults to the installed package's file, ``destination`` to the
     course cache.  The source's SHA-256 is checked first; the destination's
-    SHA-256 is written to ``<destination>.sha256``.
+    SHA-256 is written to ``<destination>.sha256``.  ``model`` (a full model
+    from :func:`build_efficientnet_lite0`) receives the weights; a new one is
+    built when it is not given.
     """
     source = Path(source) if source is not None else source_weights_path()
     destination = Path(destination) if destination is not None else default_cache_path()
     _verify_source(source, expected_sha256)
-    model = build_efficientnet_lite0()
+    model = model if model is not None else build_efficientnet_lite0()
     _assign_weights(model, load_state_dict(source))
     destination.parent.mkdir(parents=True, exist_ok=True)
     # The checksum goes first: a reader that sees the weights file also sees its checksum.
@@ -357,10 +361,15 @@ def efficientnet_lite0(
         raise ValueError(f"weights must be 'imagenet' or None, got {weights!r}")
     _check_input_shape(input_shape)
     _check_pooling(pooling)
-    path = imagenet_weights_path(rebuild_cache) if weights == "imagenet" else None
+    cached = default_cache_path() if weights == "imagenet" else None
+    convert = cached is not None and (rebuild_cache or not cached.exists())
+    if cached is not None and not convert:
+        verify_cached_weights(cached)  # fail fast, before building anything
     model = build_efficientnet_lite0(input_shape)
-    if path is not None:
-        model.load_weights(path)
+    if convert:
+        convert_weights(destination=cached, model=model)
+    elif cached is not None:
+        model.load_weights(cached)
     return model if include_top else _features_model(model, pooling)
 
 
