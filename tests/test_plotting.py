@@ -220,6 +220,11 @@ def test_show_kernel_annotates_every_weight():
     assert ax.get_title() == "Sobel x"
 
 
+def test_show_kernel_scale_is_symmetric_for_one_sided_weights():
+    fig = plotting.show_kernel(np.array([[0.0, 1.0], [2.0, 4.0]]))
+    assert fig.axes[0].get_images()[0].get_clim() == (-4.0, 4.0)
+
+
 def test_show_kernel_text_colour_follows_the_cell():
     fig = plotting.show_kernel(np.array([[-1.0, 0.0]]))
     colours = [text.get_color() for text in fig.axes[0].texts]
