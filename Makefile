@@ -16,7 +16,6 @@ NBGRADER_CONFIG := --NbGrader.config_file=autograder/nbgrader_config.py
 export TF_CPP_MIN_LOG_LEVEL := 3
 export TF_ENABLE_ONEDNN_OPTS := 0
 export PYTHONUNBUFFERED := 1
-export MPLBACKEND := Agg
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 # Tests and builds run with the network blocked for anything but loopback.

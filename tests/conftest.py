@@ -5,6 +5,9 @@ import sys
 from pathlib import Path
 
 import cnnvision  # noqa: F401 - silences TensorFlow before any test imports it
+import matplotlib
+
+matplotlib.use("Agg")  # headless; book kernels keep their inline backend
 
 TESTS_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(TESTS_DIR))
