@@ -4,8 +4,9 @@ import os
 import sys
 from pathlib import Path
 
-import cnnvision  # noqa: F401 - silences TensorFlow before any test imports it
 import matplotlib
+
+import cnnvision  # noqa: F401 - silences TensorFlow before any test imports it
 
 matplotlib.use("Agg")  # headless; book kernels keep their inline backend
 
