@@ -31,18 +31,24 @@ CAT_CLASSES = {"tabby", "tiger cat", "Egyptian cat", "Persian cat", "Siamese cat
 
 # --------------------------------------------------------------------------- fixtures
 @pytest.fixture(scope="module")
-def weights_cache(tmp_path_factory):
-    """A private cache folder holding the converted weights (converted once)."""
+def converted(tmp_path_factory):
+    """(private cache folder, ImageNet model): the first call converts the weights into it."""
     folder = tmp_path_factory.mktemp("cnnvision-cache")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CNNVISION_CACHE", str(folder))
-        imagenet.imagenet_weights_path()
-        yield folder
+        model = imagenet.efficientnet_lite0()
+        assert (folder / "weights" / imagenet.CACHE_FILE_NAME).is_file()
+        yield folder, model
 
 
 @pytest.fixture(scope="module")
-def model(weights_cache):
-    return imagenet.efficientnet_lite0()
+def weights_cache(converted):
+    return converted[0]
+
+
+@pytest.fixture(scope="module")
+def model(converted):
+    return converted[1]
 
 
 @pytest.fixture(scope="module")
@@ -253,6 +259,60 @@ def test_headless_model_gets_the_imagenet_weights(model, weights_cache):
     for layer in layers_with_weights:
         for got, expected in zip(layer.get_weights(), model.get_layer(layer.name).get_weights(), strict=True):
             np.testing.assert_array_equal(got, expected, err_msg=layer.name)
+
+
+def _same_padding(image: np.ndarray, kernel: int, stride: int) -> np.ndarray:
+    """TensorFlow "same" padding, written out: the odd pixel goes to the bottom/right."""
+    pads = []
+    for size in image.shape[:2]:
+        total = max((-(-size // stride) - 1) * stride + kernel - size, 0)
+        pads.append((total // 2, total - total // 2))
+    return np.pad(image, pads + [(0, 0)])
+
+
+def _numpy_conv(image, torch_kernel, stride, depthwise=False):
+    """Cross-correlation with a kernel in torch's layout, as a sum over kernel offsets."""
+    kernel = torch_kernel.shape[-1]
+    padded = _same_padding(image, kernel, stride)
+    height, width = -(-image.shape[0] // stride), -(-image.shape[1] // stride)
+    out = 0.0
+    for i in range(kernel):
+        for j in range(kernel):
+            patch = padded[i : i + stride * height : stride, j : j + stride * width : stride]
+            if depthwise:  # torch (C, 1, kh, kw)
+                out = out + patch * torch_kernel[:, 0, i, j]
+            else:  # torch (O, I, kh, kw)
+                out = out + patch @ torch_kernel[:, :, i, j].T
+    return out
+
+
+def _numpy_bn_relu6(x, state, prefix):
+    scale = state[f"{prefix}.weight"] / np.sqrt(state[f"{prefix}.running_var"] + 1e-3)
+    return np.clip((x - state[f"{prefix}.running_mean"]) * scale + state[f"{prefix}.bias"], 0, 6)
+
+
+@pytest.mark.slow
+def test_layers_match_a_numpy_forward_pass_with_the_torch_tensors(model):
+    """Checks the layout transposes and the padding rule, layer by layer, in float64."""
+    import keras
+
+    state = {k: v.astype(np.float64) for k, v in load_state_dict(imagenet.source_weights_path()).items()}
+    image = imagenet.preprocess_input(imagenet.load_and_prepare(data.sample_image("chelsea")))
+    names = ("stem_activation", "block1a_activation", "avg_pool", "logits")
+    probe = keras.Model(model.input, [model.get_layer(name).output for name in names])
+    stem, depthwise, pooled, logits = (out[0] for out in probe.predict(image[None], verbose=0))
+
+    expected_stem = _numpy_bn_relu6(_numpy_conv(image, state["_conv_stem.weight"], 2), state, "_bn0")
+    depthwise_input = stem.astype(np.float64)
+    expected_depthwise = _numpy_bn_relu6(
+        _numpy_conv(depthwise_input, state["_blocks.0._depthwise_conv.weight"], 1, depthwise=True),
+        state, "_blocks.0._bn1",
+    )
+    expected_logits = pooled.astype(np.float64) @ state["_fc.weight"].T + state["_fc.bias"]
+    # float32 Keras vs float64 numpy on values up to 6 (ReLU6) or ~20 (logits).
+    np.testing.assert_allclose(stem, expected_stem, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(depthwise, expected_depthwise, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(logits, expected_logits, rtol=1e-4, atol=1e-4)
 
 
 # --------------------------------------------------------------------------- integrity
