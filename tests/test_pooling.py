@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
 import pytest
-from notebook_code import load_namespace
+from notebook_code import load_namespace, notebook_path
 from wrong.pooling import EXPECTED_HINTS, WRONG_IMPLEMENTATIONS
 
 from autograder import core
@@ -121,3 +122,21 @@ def test_shape_message_fills_in_the_formula():
         checks.check_pool_case(too_small, checks.PoolCase((1, 7, 5, 1), 3, 2, "valid", "max"))
     message = str(failure.value)
     assert "floor((7 - 3) / 2) + 1 = 3" in message and "floor((5 - 3) / 2) + 1 = 2" in message
+
+
+# ------------------------------------------------------------------ the notebook
+def test_each_test_cell_returns_its_own_points():
+    """nbgrader reads a test cell's last value as points earned, so it must pass the cell's points."""
+    notebook = json.loads(notebook_path("pooling").read_text())
+    graded = [c for c in notebook["cells"] if c["metadata"].get("nbgrader", {}).get("grade")]
+    assert [c["metadata"]["nbgrader"]["grade_id"] for c in graded] == [f"test_{e}" for e in EXERCISES]
+    for cell in graded:
+        points = cell["metadata"]["nbgrader"]["points"]
+        last_line = "".join(cell["source"]).strip().splitlines()[-2]  # before END HIDDEN TESTS
+        assert last_line.startswith("checks.hidden_") and f"points={points})" in last_line, last_line
+
+
+def test_points_scale_the_fraction_and_round_down():
+    assert checks._points(11 / 12, 5) == 4.583
+    assert checks._points(1.0, 5) == 5.0
+    assert checks._points(0.5, 2) == 1.0

@@ -1,5 +1,9 @@
 """Checks for the pooling chapter: ``pool_output_size``, ``pool2d``, ``global_average_pool``.
 
+nbgrader takes a test cell's last value as the *points* earned (not a fraction:
+``nbgrader.utils.get_partial_grade`` in 0.9.6), so each ``hidden_<fn>(fn, points)``
+returns the fraction of groups passed times the cell's points.
+
 Public checks are fast and teach (the size formula with the student's numbers,
 the first wrong position, a hint that names the classic mistake when the
 output matches it).  Hidden checks run many seeded random cases against
@@ -12,6 +16,7 @@ is exact in any order; only average pooling accumulates rounding.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +27,11 @@ from autograder.reference import pooling as reference
 FLOAT32 = np.float32
 
 
+def _points(fraction: float, points: float) -> float:
+    """Points earned for ``fraction`` of the groups, rounded down to 3 decimals."""
+    return float(math.floor(fraction * points * 1000 + 1e-9) / 1000)
+
+
 def _call_numpy_only(function, *args, **kwargs):
     """``core.call_without_tensorflow``, with the stub's NotImplementedError made readable."""
     try:
@@ -30,7 +40,7 @@ def _call_numpy_only(function, *args, **kwargs):
         return core.call_student(function, *args, **kwargs)  # raises the readable CheckFailure
 
 
-def _expect_value_error(function, args: tuple, kwargs: dict, described: str, why: str) -> None:
+def _expect_value_error(function, args: tuple, kwargs: dict, why: str) -> None:
     """Fail unless ``function(*args, **kwargs)`` raises ValueError."""
     try:
         got = core.call_student(function, *args, **kwargs)
@@ -40,13 +50,24 @@ def _expect_value_error(function, args: tuple, kwargs: dict, described: str, why
         raise
     except Exception as error:  # noqa: BLE001 - report what the student code raised
         raise core.CheckFailure(
-            f"{described}: expected a ValueError ({why}), got {type(error).__name__}: {error}"
+            f"expected a ValueError ({why}), got {type(error).__name__}: {error}"
         ) from None
     raise core.CheckFailure(
-        f"{described}: expected a ValueError ({why}), but it returned "
+        f"expected a ValueError ({why}), but it returned "
         f"{_short(got)}. Check the arguments first and raise ValueError with a message "
         "that says what was expected."
     )
+
+
+def _run_public(check_one, cases) -> None:
+    """Run ``check_one`` on each case; a failure names the case it happened on."""
+    for case in cases:
+        try:
+            check_one(case)
+        except core.UsesTensorFlow:
+            raise
+        except core.CheckFailure as failure:
+            raise core.CheckFailure(f"{case!r}: {failure}") from None
 
 
 def _short(value) -> str:
@@ -116,26 +137,26 @@ def _reference_size(case: SizeCase) -> int | None:
 def check_size_case(function, case: SizeCase) -> None:
     """One case of ``pool_output_size``: a value, or a ValueError for bad arguments."""
     if isinstance(case, BadSizeCase):
-        _expect_value_error(function, case.args, {}, repr(case), case.why)
+        _expect_value_error(function, case.args, {}, case.why)
         return
     expected = _reference_size(case)
     if expected is None:
         why = f"padding='valid' with pool={case.pool} > n={case.n}: no window fits"
-        _expect_value_error(function, case.args, {}, repr(case), why)
+        _expect_value_error(function, case.args, {}, why)
         return
     try:
         got = core.call_student(function, *case.args)
     except ValueError as error:
         raise core.CheckFailure(
-            f"{case!r} raised ValueError({error}) but these arguments are valid: "
+            f"raised ValueError({error}) but these arguments are valid: "
             f"expected {expected}."
         ) from None
     if isinstance(got, bool) or not isinstance(got, int | np.integer):
         raise core.CheckFailure(
-            f"{case!r}: expected an int ({expected}), got {type(got).__name__} {got!r}.\n"
+            f"expected an int ({expected}), got {type(got).__name__} {got!r}.\n"
             + _size_hint(case, got, expected)
         )
-    core.assert_equal(int(got), expected, repr(case), hint=_size_hint(case, got, expected))
+    core.assert_equal(int(got), expected, "result", hint=_size_hint(case, got, expected))
 
 
 BAD_SIZE_CASES = [
@@ -160,8 +181,7 @@ PUBLIC_SIZE_CASES = [
 def public_pool_output_size(pool_output_size) -> None:
     """Fast checks with teaching messages; raises CheckFailure at the first problem."""
     _call_numpy_only(pool_output_size, 4, 2, 2, "valid")
-    for case in PUBLIC_SIZE_CASES:
-        check_size_case(pool_output_size, case)
+    _run_public(lambda case: check_size_case(pool_output_size, case), PUBLIC_SIZE_CASES)
     print(f"pool_output_size: {len(PUBLIC_SIZE_CASES)} public checks pass.")
 
 
@@ -200,12 +220,13 @@ def _size_groups() -> list[core.CaseGroup]:
     ]
 
 
-def hidden_pool_output_size(pool_output_size) -> float:
-    """Seeded cases in groups against TensorFlow's output shapes; returns the fraction passed."""
+def hidden_pool_output_size(pool_output_size, points: float = 1.0) -> float:
+    """Seeded cases in groups against TensorFlow's output shapes; returns the points earned."""
     _call_numpy_only(pool_output_size, 4, 2, 2, "valid")
-    return core.score_groups(
+    fraction = core.score_groups(
         "pool_output_size", _size_groups(), lambda case: check_size_case(pool_output_size, case)
     )
+    return _points(fraction, points)
 
 
 # ====================================================================== pool2d
@@ -334,8 +355,8 @@ def check_pool_case(function, case: PoolCase) -> None:
     expected = core.run_reference(reference.pool2d, x, pool, stride, case.padding, case.mode)
     got = core.call_student(function, x.copy(), case.pool_size, **case.kwargs())
     try:
-        core.assert_shape(got, expected.shape, repr(case))
-        core.assert_close(got, expected, repr(case), core.tolerance_for(FLOAT32))
+        core.assert_shape(got, expected.shape, "output")
+        core.assert_close(got, expected, "output", core.tolerance_for(FLOAT32))
     except core.CheckFailure as failure:
         hint = _diagnose(case, x, got)
         if tuple(getattr(got, "shape", ())) != expected.shape:
@@ -356,7 +377,7 @@ class BadPoolCase:
 
 def check_bad_pool_case(function, case: BadPoolCase) -> None:
     x = np.ones(case.x_shape, dtype=FLOAT32)
-    _expect_value_error(function, (x,), case.kwargs, repr(case), case.why)
+    _expect_value_error(function, (x,), case.kwargs, case.why)
 
 
 BAD_POOL_CASES = [
@@ -399,8 +420,7 @@ PUBLIC_POOL_CASES = [
 def public_pool2d(pool2d) -> None:
     """Fast checks with teaching messages; raises CheckFailure at the first problem."""
     _call_numpy_only(pool2d, LECTURE_EXAMPLE.make_input(), 2, stride=2)
-    for case in PUBLIC_POOL_CASES:
-        _check_any(pool2d, case)
+    _run_public(lambda case: _check_any(pool2d, case), PUBLIC_POOL_CASES)
     print(f"pool2d: {len(PUBLIC_POOL_CASES)} public checks pass.")
 
 
@@ -462,10 +482,11 @@ def _pool_groups() -> list[core.CaseGroup]:
     ]
 
 
-def hidden_pool2d(pool2d) -> float:
-    """Seeded random cases in groups against TensorFlow; returns the fraction of groups passed."""
+def hidden_pool2d(pool2d, points: float = 1.0) -> float:
+    """Seeded random cases in groups against TensorFlow; returns the points earned."""
     _call_numpy_only(pool2d, LECTURE_EXAMPLE.make_input(), 2, stride=2)
-    return core.score_groups("pool2d", _pool_groups(), lambda case: _check_any(pool2d, case))
+    fraction = core.score_groups("pool2d", _pool_groups(), lambda case: _check_any(pool2d, case))
+    return _points(fraction, points)
 
 
 # ========================================================== global_average_pool
@@ -497,9 +518,9 @@ def check_gap_case(function, case: GapCase) -> None:
     expected = core.run_reference(reference.global_average_pool, x)
     got = core.call_student(function, x.copy())
     try:
-        core.assert_shape(got, expected.shape, repr(case),
+        core.assert_shape(got, expected.shape, "output",
                           hint="(N, H, W, C) -> (N, C): one mean per image and per channel.")
-        core.assert_close(got, expected, repr(case), core.tolerance_for(FLOAT32))
+        core.assert_close(got, expected, "output", core.tolerance_for(FLOAT32))
     except core.CheckFailure as failure:
         raise core.CheckFailure(f"{failure}\n{_gap_hint(x, got)}".rstrip()) from None
 
@@ -513,11 +534,18 @@ def _gap_hint(x: np.ndarray, got) -> str:
     return ""
 
 
+class _ThreeDInput:
+    def __repr__(self) -> str:
+        return "global_average_pool(x of shape (4, 4, 3))"
+
+
+THREE_D_INPUT = _ThreeDInput()
+
+
 def _check_gap_any(function, case) -> None:
-    if case == "3-D input":
+    if case is THREE_D_INPUT:
         x = np.ones((4, 4, 3), dtype=FLOAT32)
-        _expect_value_error(function, (x,), {}, "global_average_pool(x of shape (4, 4, 3))",
-                            "x must be 4-D (N, H, W, C)")
+        _expect_value_error(function, (x,), {}, "x must be 4-D (N, H, W, C)")
     else:
         check_gap_case(function, case)
 
@@ -525,21 +553,21 @@ def _check_gap_any(function, case) -> None:
 def public_global_average_pool(global_average_pool) -> None:
     """Fast checks with teaching messages; raises CheckFailure at the first problem."""
     _call_numpy_only(global_average_pool, np.ones((1, 2, 2, 1), dtype=FLOAT32))
-    cases = [GapCase((1, 3, 3, 1), seed=1), GapCase((2, 4, 5, 3), seed=2), "3-D input"]
-    for case in cases:
-        _check_gap_any(global_average_pool, case)
+    cases = [GapCase((1, 3, 3, 1), seed=1), GapCase((2, 4, 5, 3), seed=2), THREE_D_INPUT]
+    _run_public(lambda case: _check_gap_any(global_average_pool, case), cases)
     print(f"global_average_pool: {len(cases)} public checks pass.")
 
 
-def hidden_global_average_pool(global_average_pool) -> float:
-    """Seeded random cases in groups against Keras; returns the fraction of groups passed."""
+def hidden_global_average_pool(global_average_pool, points: float = 1.0) -> float:
+    """Seeded random cases in groups against Keras; returns the points earned."""
     _call_numpy_only(global_average_pool, np.ones((1, 2, 2, 1), dtype=FLOAT32))
     groups = [
         core.CaseGroup("one image, one channel", [GapCase((1, 5, 5, 1), 11), GapCase((1, 2, 7, 1), 12)]),
         core.CaseGroup("batches and channels", [GapCase((4, 6, 6, 8), 13), GapCase((3, 5, 4, 2), 14)]),
         core.CaseGroup("1x1 spatial and non-square", [GapCase((2, 1, 1, 5), 15), GapCase((2, 3, 9, 4), 16)]),
-        core.CaseGroup("a 3-D input raises ValueError", ["3-D input"]),
+        core.CaseGroup("a 3-D input raises ValueError", [THREE_D_INPUT]),
     ]
-    return core.score_groups(
+    fraction = core.score_groups(
         "global_average_pool", groups, lambda case: _check_gap_any(global_average_pool, case)
     )
+    return _points(fraction, points)
