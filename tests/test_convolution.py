@@ -111,3 +111,28 @@ def test_reference_rejects_bad_input_clearly():
         ref.conv2d(np.zeros((3, 3), np.float32), np.zeros((1, 1, 1, 1), np.float32))
     with pytest.raises(ValueError, match="padding must be"):
         ref.tf_padding("full")
+
+
+def test_notebook_test_cells_pass_their_points():
+    """nbgrader reads the cell's final number as points: it must scale by the cell's own points."""
+    import json
+    import re
+
+    from notebook_code import notebook_path
+
+    cells = json.loads(notebook_path("convolution").read_text())["cells"]
+    graded = [c for c in cells if c["metadata"].get("nbgrader", {}).get("grade")]
+    assert {c["metadata"]["nbgrader"]["grade_id"] for c in graded} == {f"test_{e}" for e in EXERCISES}
+    for cell in graded:
+        meta = cell["metadata"]["nbgrader"]
+        call = re.search(r"checks\.hidden_(\w+)\((\w+), points=(\d+)\)\s*### END HIDDEN TESTS", "".join(cell["source"]))
+        assert call, meta["grade_id"]
+        assert f"test_{call[1]}" == meta["grade_id"] and call[1] == call[2]
+        assert int(call[3]) == meta["points"], meta["grade_id"]
+
+
+def test_partial_credit_is_scaled_to_points():
+    wrong = WRONG_IMPLEMENTATIONS["conv2d"][2]  # fails only the groups with even kernels and 'same'
+    fraction = checks.hidden_conv2d(wrong)
+    assert 0.5 < fraction < 1.0
+    assert checks.hidden_conv2d(wrong, points=4) == pytest.approx(4 * fraction, abs=1e-3)

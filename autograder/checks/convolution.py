@@ -5,6 +5,10 @@ the first problem; ``hidden_<fn>(fn)`` runs many seeded cases against
 TensorFlow (``autograder.reference.convolution``) in groups and returns the
 fraction of groups passed.  Inputs are float32, so comparisons use
 ``core.tolerance_for(np.float32)`` (rtol 1e-4, atol 1e-5 x max|expected| on CPU).
+
+nbgrader 0.9.6 takes the number a test cell ends with as the *points* earned
+(``nbgrader.utils.get_partial_grade``), so ``hidden_<fn>(fn, points=N)`` returns
+the fraction of groups passed times N; the notebook passes the cell's points.
 """
 
 from __future__ import annotations
@@ -39,6 +43,11 @@ def _shape_explanation(x_shape, w_shape, stride, padding) -> str:
         f"  H_out = {size_formula(h, kh, sh, padding)}\n"
         f"  W_out = {size_formula(w, kw, sw, padding)}"
     )
+
+
+def _points(fraction: float, points: float) -> float:
+    """nbgrader reads a test cell's final number as *points* (not a fraction): scale it."""
+    return round(fraction * points, 3)
 
 
 def _numpy_only(fn, *args) -> None:
@@ -104,7 +113,7 @@ def public_conv_output_size(fn) -> None:
     print("conv_output_size: the public cases pass.")
 
 
-def hidden_conv_output_size(fn) -> float:
+def hidden_conv_output_size(fn, points: float = 1.0) -> float:
     _numpy_only(fn, 9, 3, 2, "same")
     rng = np.random.default_rng(101)
 
@@ -130,7 +139,7 @@ def hidden_conv_output_size(fn) -> float:
         core.CaseGroup("stride larger than the window", [(10, 2, 3, "valid"), (9, 1, 4, "same"), (11, 2, 5, 1)]),
         core.CaseGroup("bad arguments raise ValueError", BAD_SIZE_ARGUMENTS),
     ]
-    return core.score_groups("conv_output_size", groups, check_one)
+    return _points(core.score_groups("conv_output_size", groups, check_one), points)
 
 
 # ---------------------------------------------------------------------- zero_pad
@@ -159,7 +168,7 @@ def public_zero_pad(fn) -> None:
     print("zero_pad: the public cases pass.")
 
 
-def hidden_zero_pad(fn) -> float:
+def hidden_zero_pad(fn, points: float = 1.0) -> float:
     _numpy_only(fn, np.ones((1, 2, 3, 1), FLOAT), ((1, 0), (0, 2)))
     rng = np.random.default_rng(202)
 
@@ -175,7 +184,7 @@ def hidden_zero_pad(fn) -> float:
             for i, s in enumerate(shapes(6))]),
         core.CaseGroup("other dtypes are kept", [((1, 2, 3, 2), 1, np.float64, 3), ((2, 2, 2, 1), ((0, 1), (2, 0)), np.int32, 4)]),
     ]
-    return core.score_groups("zero_pad", groups, lambda case: _check_zero_pad(fn, case))
+    return _points(core.score_groups("zero_pad", groups, lambda case: _check_zero_pad(fn, case)), points)
 
 
 # ------------------------------------------------------------------------ conv1d
@@ -209,7 +218,7 @@ def public_conv1d(fn) -> None:
     print("conv1d: the public cases pass.")
 
 
-def hidden_conv1d(fn) -> float:
+def hidden_conv1d(fn, points: float = 1.0) -> float:
     _numpy_only(fn, np.arange(6, dtype=FLOAT), np.ones(3, FLOAT), 2)
     rng = np.random.default_rng(303)
 
@@ -227,7 +236,7 @@ def hidden_conv1d(fn) -> float:
         core.CaseGroup("kernel of length 1 or as long as the signal", cases(3, [1, 2], lambda n: 1) + cases(3, [1, 2], lambda n: n)),
         core.CaseGroup("stride larger than the kernel", [(12, 2, 5, 1), (10, 3, 4, 2), (7, 1, 3, 3)]),
     ]
-    return core.score_groups("conv1d", groups, lambda case: _check_conv1d(fn, case))
+    return _points(core.score_groups("conv1d", groups, lambda case: _check_conv1d(fn, case)), points)
 
 
 # ------------------------------------------------------------------------ conv2d
@@ -374,25 +383,25 @@ def hidden_conv2d_groups(seed: int = 404) -> list[core.CaseGroup]:
     ]
 
 
-def _hidden_conv(fn, exercise: str) -> float:
+def _hidden_conv(fn, exercise: str, points: float) -> float:
     _numpy_only(fn, *ConvCase((1, 4, 4, 2), (3, 3, 2, 1), seed=7).arrays(), 2, "same")
-    return core.score_groups(exercise, hidden_conv2d_groups(), lambda case: _check_conv2d(fn, case))
+    return _points(core.score_groups(exercise, hidden_conv2d_groups(), lambda case: _check_conv2d(fn, case)), points)
 
 
 def public_conv2d(fn) -> None:
     _public_conv(fn)
 
 
-def hidden_conv2d(fn) -> float:
-    return _hidden_conv(fn, "conv2d")
+def hidden_conv2d(fn, points: float = 1.0) -> float:
+    return _hidden_conv(fn, "conv2d", points)
 
 
 def public_conv2d_fast(fn) -> None:
     _public_conv(fn)
 
 
-def hidden_conv2d_fast(fn) -> float:
-    return _hidden_conv(fn, "conv2d_fast")
+def hidden_conv2d_fast(fn, points: float = 1.0) -> float:
+    return _hidden_conv(fn, "conv2d_fast", points)
 
 
 # ------------------------------------------------------------- count_conv_params
@@ -415,7 +424,7 @@ def public_count_conv_params(fn) -> None:
     print("count_conv_params: the public cases pass.")
 
 
-def hidden_count_conv_params(fn) -> float:
+def hidden_count_conv_params(fn, points: float = 1.0) -> float:
     _numpy_only(fn, (2, 3), 4, 5, False)
     rng = np.random.default_rng(505)
 
@@ -432,4 +441,4 @@ def hidden_count_conv_params(fn) -> float:
         core.CaseGroup("without bias", cases(3, bias=False) + cases(2, pair=True, bias=False)),
         core.CaseGroup("1x1 kernels", [(1, 64, 32, True), ((1, 1), 3, 8, False)]),
     ]
-    return core.score_groups("count_conv_params", groups, lambda case: _check_params(fn, case))
+    return _points(core.score_groups("count_conv_params", groups, lambda case: _check_params(fn, case)), points)
