@@ -12,6 +12,9 @@ CHAPTERS := $(notdir $(wildcard solutions/*))
 NBGRADER := $(BIN)/nbgrader
 NBGRADER_CONFIG := --NbGrader.config_file=autograder/nbgrader_config.py
 
+# nbgrader runs `alembic` from PATH when it creates a gradebook.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
 # TensorFlow stays quiet in every process the targets start.
 export TF_CPP_MIN_LOG_LEVEL := 3
 export TF_ENABLE_ONEDNN_OPTS := 0
