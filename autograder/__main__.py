@@ -3,7 +3,6 @@
 import sys
 
 import cnnvision  # noqa: F401 - quiet TensorFlow before anything imports it
-
 from autograder.grading.cli import main
 
 sys.exit(main())

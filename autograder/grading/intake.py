@@ -27,7 +27,7 @@ from pathlib import Path
 import nbformat
 
 MAX_ZIP_BYTES = 2 * 2**30
-_LMS_SUFFIX = re.compile(r"_(assignsubmission|onlinetext|file).*$", re.IGNORECASE)
+_LMS_SUFFIX = re.compile(r"_(assignsubmission|onlinetext)_.*$", re.IGNORECASE)
 
 
 @dataclass

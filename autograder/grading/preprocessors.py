@@ -152,7 +152,8 @@ class CollectGuards(NbGraderPreprocessor):
         changes += STATE.get("static", {}).get(grade_id, [])
         if changes:
             unique = list(dict.fromkeys(changes))
-            cell.outputs.append(_error_output(
+            # first: nbgrader grades by the first error or execute_result it meets
+            cell.outputs.insert(0, _error_output(
                 "IntegrityError",
                 "the checking machinery was tampered with: " + "; ".join(unique[:5])
                 + ". No points for this exercise; the instructor is notified.",

@@ -95,7 +95,7 @@ def make_record(sub, digest: str, result: dict, seconds: float, release, environ
     if result.get("nbgrader_error") and not outcomes:
         reasons.append(f"nbgrader: {result['nbgrader_error'][:200]}")
     events = result.get("events", [])
-    reasons += events
+    reasons += events + result.get("cell_errors", [])
     for gid in points:
         outcome = outcomes.get(gid)
         if outcome and outcome["kind"] != "ok":

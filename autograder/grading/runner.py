@@ -10,11 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import queue
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,46 +74,69 @@ def _kill_tree(process: psutil.Process) -> None:
             pass
 
 
-def run_worker(job: dict, limits: Limits) -> tuple[dict, float]:
-    """Run one worker; enforce the wall-clock and memory backstops; return (result, seconds)."""
-    out = Path(job["out_dir"])
-    out.mkdir(parents=True, exist_ok=True)
-    job_path = out / "job.json"
-    job_path.write_text(json.dumps(job))
-    started = time.time()
-    hard_deadline = started + limits.submission_timeout + 90
-    hard_memory = (limits.memory_mb + 1024) << 20
-    with open(out / "worker.log", "wb") as log:
-        popen = subprocess.Popen(
-            [sys.executable, "-m", "autograder.grading.worker", str(job_path)],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            env=sandbox.tool_env(),
+class Worker:
+    """A long-lived ``worker -`` subprocess (imports nbgrader once); restarted after a kill."""
+
+    def __init__(self, log_dir: Path):
+        self.log_dir = log_dir
+        self.popen: subprocess.Popen | None = None
+
+    def _start(self) -> None:
+        log = open(self.log_dir / f"worker-{time.time_ns()}.log", "wb")  # noqa: SIM115
+        self.popen = subprocess.Popen(
+            [sys.executable, "-m", "autograder.grading.worker", "-"],
+            stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, text=True,
+            start_new_session=True, env=sandbox.tool_env(),
         )
-        process = psutil.Process(popen.pid)
-        killed = None
-        while popen.poll() is None:
-            time.sleep(0.25)
-            if time.time() > hard_deadline:
-                killed = "time limit"
-            else:
-                try:
-                    rss = sum(p.memory_info().rss for p in [process, *process.children(True)])
-                except psutil.Error:
-                    rss = 0
-                if rss > hard_memory:
+        log.close()
+
+    def stop(self) -> None:
+        if self.popen and self.popen.poll() is None:
+            self.popen.stdin.close()
+            try:
+                self.popen.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                _kill_tree(psutil.Process(self.popen.pid))
+                self.popen.wait()
+
+    def run(self, job: dict, limits: Limits) -> tuple[dict, float]:
+        """Grade one job; enforce the wall-clock and memory backstops; return (result, seconds)."""
+        out = Path(job["out_dir"])
+        job_path = out / "job.json"
+        job_path.write_text(json.dumps(job))
+        result_path = out / "result.json"
+        if self.popen is None or self.popen.poll() is not None:
+            self._start()
+        started = time.time()
+        self.popen.stdin.write(f"{job_path}\n")
+        self.popen.stdin.flush()
+        killed = self._wait(result_path, started + limits.submission_timeout + 90,
+                            (limits.memory_mb + 1024) << 20)
+        seconds = time.time() - started
+        if killed or not result_path.is_file():
+            reason = {"time limit": f"the submission ran past {limits.submission_timeout} s",
+                      "memory limit": f"grading used more than {limits.memory_mb + 1024} MB"}.get(
+                killed, "the grading worker stopped without a result")
+            return {"fatal": reason, "fatal_kind": killed or "worker crashed"}, seconds
+        return json.loads(result_path.read_text()), seconds
+
+    def _wait(self, result_path: Path, deadline: float, memory: int) -> str | None:
+        process = psutil.Process(self.popen.pid)
+        while not result_path.is_file():
+            if self.popen.poll() is not None:
+                return None
+            time.sleep(0.1)
+            killed = "time limit" if time.time() > deadline else None
+            try:
+                if sum(p.memory_info().rss for p in [process, *process.children(True)]) > memory:
                     killed = "memory limit"
+            except psutil.Error:
+                pass
             if killed:
                 _kill_tree(process)
-                popen.wait()
-    seconds = time.time() - started
-    result_path = out / "result.json"
-    if killed or not result_path.is_file():
-        reason = {"time limit": f"the submission ran past {limits.submission_timeout} s",
-                  "memory limit": f"the grading process passed {hard_memory >> 20} MB"}.get(
-            killed, "the grading worker stopped without a result")
-        return {"fatal": reason, "fatal_kind": killed or "worker crashed",
-                "log_tail": (out / "worker.log").read_text(errors="replace")[-2000:]}, seconds
-    return json.loads(result_path.read_text()), seconds
+                self.popen.wait()
+                return killed
+        return None
 
 
 def _job(cohort: Cohort, sub: intake.Submission, template_dir: Path, hidden: list[str],
@@ -155,27 +179,31 @@ def grade_cohort(cohort: Cohort, submissions: Path) -> dict:
             continue
         sub = intake.prepare(origin, student, cohort.chapter, release, workspace / "submitted")
         todo.append((sub, digest))
-    runs = workspace / "runs" / cohort.chapter
+    runs = _ensure(workspace / "runs" / cohort.chapter)
     started = time.time()
-    with _progress(len(todo), cohort.progress) as bar, ThreadPoolExecutor(cohort.workers) as pool:
-        futures = {}
-        for sub, digest in todo:
-            if sub.fatal:
-                store.save(records.make_record(sub, digest, {}, 0.0, release, environment,
-                                               cohort.namespaces))
-                bar.update()
-                continue
-            out_dir = Path(tempfile.mkdtemp(prefix=f"{sub.student}-", dir=_ensure(runs)))
-            job = _job(cohort, sub, template_dir, hidden, out_dir)
-            futures[pool.submit(run_worker, job, cohort.limits)] = (sub, digest, out_dir)
-        for future in as_completed(futures):
-            sub, digest, out_dir = futures[future]
-            result, seconds = future.result()
+    jobs: queue.Queue = queue.Queue()
+    done: queue.Queue = queue.Queue()
+    for sub, digest in todo:
+        if sub.fatal:
+            done.put((sub, digest, None, {}, 0.0))
+        else:
+            out_dir = Path(tempfile.mkdtemp(prefix=f"{sub.student}-", dir=runs))
+            jobs.put((sub, digest, out_dir, _job(cohort, sub, template_dir, hidden, out_dir)))
+    threads = [threading.Thread(target=_serve, args=(jobs, done, cohort.limits, runs), daemon=True)
+               for _ in range(min(cohort.workers, max(1, jobs.qsize())))]
+    for thread in threads:
+        thread.start()
+    with _progress(len(todo), cohort.progress) as bar:
+        for _ in range(len(todo)):
+            sub, digest, out_dir, result, seconds = done.get()
             record = records.make_record(sub, digest, result, seconds, release, environment,
                                          cohort.namespaces)
-            records.publish_files(workspace, cohort.chapter, sub.student, out_dir)
+            if out_dir is not None:
+                records.publish_files(workspace, cohort.chapter, sub.student, out_dir)
             store.save(record)
             bar.update()
+    for thread in threads:
+        thread.join()
     all_records = store.load_all()
     csv_path = records.export_csv(all_records, release, cohort.grades_dir / "grades.csv")
     from . import report
@@ -184,6 +212,24 @@ def grade_cohort(cohort: Cohort, submissions: Path) -> dict:
                                       cohort.chapter)
     return {"graded": len(todo), "kept": kept, "seconds": round(time.time() - started, 2),
             "csv": str(csv_path), "report": str(report_path), "records": all_records}
+
+
+def _serve(jobs: queue.Queue, done: queue.Queue, limits: Limits, log_dir: Path) -> None:
+    """One pool thread: a persistent worker grades jobs until the queue is empty."""
+    worker = Worker(log_dir)
+    try:
+        while True:
+            try:
+                sub, digest, out_dir, job = jobs.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                result, seconds = worker.run(job, limits)
+            except Exception as error:  # noqa: BLE001 - one bad submission never stops the batch
+                result, seconds = {"fatal": f"grader error: {error}", "fatal_kind": "grader"}, 0.0
+            done.put((sub, digest, out_dir, result, seconds))
+    finally:
+        worker.stop()
 
 
 def _ensure(path: Path) -> Path:

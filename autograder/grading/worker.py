@@ -91,15 +91,19 @@ def _run_nbgrader(converter_class, config, log_path: Path) -> str | None:
     from nbgrader.coursedir import CourseDirectory
 
     handler = logging.FileHandler(log_path)
+    logger = None
     try:
         coursedir = CourseDirectory(config=config)
         converter = converter_class(coursedir=coursedir, config=config)
-        converter.log.addHandler(handler)
-        converter.log.setLevel(logging.WARNING)
+        logger = converter.log
+        logger.addHandler(handler)
+        logger.setLevel(logging.WARNING)
         converter.start()
     except BaseException as error:  # noqa: BLE001 - nbgrader raises many kinds, and SystemExit
         return f"{type(error).__name__}: {error}"[:500]
     finally:
+        if logger is not None:
+            logger.removeHandler(handler)
         handler.close()
     return None
 
@@ -151,6 +155,23 @@ def _cell_outcomes(nb) -> dict:
             outcome["message"], list) else outcome["message"]
         outcomes[cell.metadata.nbgrader["grade_id"]] = outcome
     return outcomes
+
+
+def _cell_errors(nb) -> list[str]:
+    """First error of each student (non-test) cell: syntax errors, timeouts, SystemExit..."""
+    errors = []
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code" or is_test_cell(cell):
+            continue
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                value = (str(output.get("evalue", "")).strip().splitlines() or [""])[0][:200]
+                name = output.get("ename", "Error")
+                if name == "KeyboardInterrupt":  # how nbclient stops a cell at its timeout
+                    name, value = "CellTimeoutError", "interrupted at the per-cell time limit"
+                errors.append(f"cell {index}: {name}: {value}")
+                break
+    return errors
 
 
 def _write_feedback(job: dict, scratch: sandbox.Scratch, config, log_path: Path, out: Path) -> str:
@@ -210,6 +231,7 @@ def grade(job: dict) -> dict:
             result["grades"] = _grades(job, scratch)
             nb = nbformat.read(notebook_path, as_version=4)
             result["outcomes"] = _cell_outcomes(nb)
+            result["cell_errors"] = _cell_errors(nb)
             shutil.copyfile(notebook_path, out / "autograded.ipynb")
             result["feedback_note"] = _write_feedback(job, scratch, config, log_path, out)
         if log_path.is_file():
@@ -220,12 +242,29 @@ def grade(job: dict) -> dict:
         scratch.remove()
 
 
-def main(argv: list[str]) -> int:
-    job = json.loads(Path(argv[0]).read_text())
+def run_job(job_path: Path) -> None:
+    """Grade one job; write ``result.json`` next to it atomically (the runner waits for it)."""
+    job = json.loads(job_path.read_text())
+    STATE.update({"stop_reason": None, "stop_kind": None, "guards": {}, "events": [],
+                  "static": {}})
     started = time.time()
     result = grade(job)
     result["worker_seconds"] = round(time.time() - started, 2)
-    (Path(job["out_dir"]) / "result.json").write_text(json.dumps(result, indent=1))
+    temporary = Path(job["out_dir"]) / "result.tmp"
+    temporary.write_text(json.dumps(result, indent=1))
+    temporary.replace(Path(job["out_dir"]) / "result.json")
+
+
+def main(argv: list[str]) -> int:
+    """``worker JOB.json``: one job; ``worker -``: job paths from stdin, one per line."""
+    import nbgrader.converters  # noqa: F401 - imported once per worker, not once per job
+
+    if argv and argv[0] != "-":
+        run_job(Path(argv[0]))
+        return 0
+    for line in sys.stdin:
+        if line.strip():
+            run_job(Path(line.strip()))
     return 0
 
 

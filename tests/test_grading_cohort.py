@@ -1,0 +1,202 @@
+"""Grade a fixture cohort that covers every robustness and integrity case; exact scores.
+
+The fixture assignment (tests/fixtures/grading/source/fixture) has two numpy
+exercises: ``add_arrays`` (1 point) and ``scale`` (2 points, partial credit by
+groups: positive k, negative k, zero k). Scores are compared with a tolerance
+of 1e-6 (nbgrader stores floats; partial credit is floored to 1/1000 by core).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder.grading import runner, template
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("grading")]
+
+FIXTURES = Path(__file__).parent / "fixtures" / "grading"
+SOURCE_ROOT = FIXTURES / "source"
+SOURCE_NOTEBOOK = SOURCE_ROOT / "fixture" / "fixture.ipynb"
+ADD = "def add_arrays(a, b):\n    return np.asarray(a) + np.asarray(b)"
+SCALE = "def scale(x, k):\n    return np.asarray(x) * k"
+CORRECT = {"add_arrays": ADD, "scale": SCALE}
+WRONG = {"add_arrays": "def add_arrays(a, b):\n    return a - b",
+         "scale": "def scale(x, k):\n    return x"}
+HOG = "hog = [b'x' * (40 << 20) + bytes([i % 256]) for i in range(1000)]\n"
+
+
+def _grade_id(cell):
+    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+
+
+def build(release, answers=None, extra_after=None, drop=(), edit=None, duplicate=None):
+    """A student notebook: answers by solution grade_id, extra cells after a grade_id."""
+    nb = copy.deepcopy(release)
+    cells = []
+    for cell in nb.cells:
+        gid = _grade_id(cell)
+        if gid in drop:
+            continue
+        if answers and gid in answers:
+            cell.source = answers[gid]
+        if edit and gid in edit:
+            cell.source = edit[gid]
+        cells.append(cell)
+        if duplicate == gid:
+            cells.append(copy.deepcopy(cell))
+        for code in (extra_after or {}).get(gid, []):
+            cells.append(nbformat.v4.new_code_cell(code))
+    nb.cells = cells
+    return nbformat.writes(nb)
+
+
+def cohort_cases(release) -> dict:
+    """student -> (files, expected score, expected reason substrings, integrity flagged)."""
+    nb = "fixture.ipynb"
+    tamper = {"setup": ["np.testing.assert_allclose = lambda *a, **k: None"]}
+    return {
+        "correct": ({nb: build(release, CORRECT)}, 3.0, [], False),
+        "partial": ({nb: build(release, {**CORRECT, "scale": SCALE.replace("* k", "* abs(k)")})},
+                    1 + 2 * 0.666, [], False),
+        "untouched": ({nb: build(release)}, 0.0, ["not implemented"], False),
+        "invalid_json": ({nb: '{"cells": [ oops'}, 0.0, ["invalid JSON"], False),
+        "empty_file": ({nb: ""}, 0.0, ["empty file"], False),
+        "wrong_name": ({"homework.ipynb": build(release, CORRECT)}, 3.0,
+                       ["wrong file name: graded homework.ipynb"], False),
+        "missing_notebook": ({"notes.txt": "I forgot"}, 0.0, ["missing notebook"], False),
+        "deleted_test": ({nb: build(release, CORRECT, drop=("test_scale",))}, 3.0,
+                         ["deleted test cell test_scale"], False),
+        "edited_test": ({nb: build(release, CORRECT, edit={"test_add_arrays": "1.0"})}, 3.0,
+                        ["edited locked cell test_add_arrays"], False),
+        "duplicated": ({nb: build(release, CORRECT, duplicate="test_scale")}, 3.0,
+                       ["duplicated cell test_scale"], False),
+        "syntax_error": ({nb: build(release, {**CORRECT, "add_arrays": "def add_arrays(a, b)\n"
+                                              "    return a + b"})}, 2.0,
+                         ["SyntaxError", "test_add_arrays: NameError"], False),
+        "infinite_loop": ({nb: build(release, {**CORRECT, "scale": "while True:\n    pass\n" + SCALE})},
+                          1.0, ["CellTimeoutError: interrupted at the per-cell time limit"], False),
+        "sys_exit": ({nb: build(release, {**CORRECT, "scale": "import sys\nsys.exit(3)\n" + SCALE})},
+                     1.0, ["SystemExit"], False),
+        "os_exit": ({nb: build(release, {**CORRECT, "scale": "import os\nos._exit(1)\n" + SCALE})},
+                    1.0, ["the kernel died"], False),
+        "segfault": ({nb: build(release, {**CORRECT, "scale": "import faulthandler\n"
+                                          "faulthandler._sigsegv()\n" + SCALE})},
+                     1.0, ["the kernel died"], False),
+        "memory_hog": ({nb: build(release, {**CORRECT, "scale": HOG + SCALE})}, 1.0,
+                       ["memory limit"], False),
+        "huge_output": ({nb: build(release, {**CORRECT, "add_arrays": "for i in range(200000):\n"
+                                             "    print('spam' * 20)\n" + ADD})}, 3.0,
+                        ["output truncated"], False),
+        "writes_outside": ({nb: build(release, CORRECT, extra_after={"setup": [
+            "try:\n    open('../../escaped.txt', 'w').write('x')\nexcept OSError:\n    pass"]})},
+                           3.0, ["write outside the submission folder refused"], False),
+        "reads_solutions": ({nb: build(release, CORRECT, extra_after={"setup": [
+            f"try:\n    print(open({str(SOURCE_NOTEBOOK)!r}).read()[:100])\nexcept OSError:\n    pass"]})},
+                            3.0, ["refused"], False),
+        "tamper_numpy": ({nb: build(release, WRONG, extra_after=tamper)}, 0.0,
+                         ["IntegrityError"], True),
+        "tamper_core": ({nb: build(release, WRONG, extra_after={"setup": [
+            "import autograder.core as core\ncore.assert_close = lambda *a, **k: None"]})},
+                        0.0, ["IntegrityError"], True),
+        "tamper_builtins": ({nb: build(release, CORRECT, extra_after={"setup": [
+            "import builtins\nbuiltins.round = lambda *a: 0"]})}, 0.0, ["IntegrityError"], True),
+        "imports_reference": ({nb: build(release, CORRECT, extra_after={"setup": [
+            "try:\n    from autograder.reference import pooling as ref\nexcept Exception:\n"
+            "    ref = None"]})}, 0.0, ["reference implementations"], True),
+        "runtime_tamper": ({nb: build(release, CORRECT, extra_after={"setup": [
+            "t = getattr(np, 'testing')\nexec('t.assert_' + 'allclose = print')"]})}, 0.0,
+                           ["numpy.testing.assert_allclose was replaced"], True),
+        "tamper_late": ({nb: build(release, CORRECT, extra_after={"test_add_arrays": [
+            "np.testing.assert_allclose = lambda *a, **k: None"]})}, 1.0, ["IntegrityError"], True),
+    }
+
+
+def write_submission(root: Path, student: str, files: dict) -> None:
+    folder = root / student / "fixture"
+    folder.mkdir(parents=True)
+    for name, text in files.items():
+        (folder / name).write_text(text)
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    workspace = tmp_path_factory.mktemp("workspace")
+    submissions = tmp_path_factory.mktemp("submissions")
+    template_dir = template.build_template(SOURCE_ROOT, "fixture", workspace)
+    release = nbformat.read(template_dir / "release" / "fixture" / "fixture.ipynb", as_version=4)
+    cases = cohort_cases(release)
+    for student, (files, *_rest) in cases.items():
+        write_submission(submissions, student, files)
+    cohort = runner.Cohort(chapter="fixture", workspace=workspace, source_root=SOURCE_ROOT,
+                           workers=2, progress=False,
+                           limits=runner.Limits(cell_timeout=8, submission_timeout=90,
+                                                memory_mb=500))
+    summary = runner.grade_cohort(cohort, submissions)
+    return cohort, submissions, release, cases, summary
+
+
+def _records(summary) -> dict:
+    return {r["student"]: r for r in summary["records"]}
+
+
+def test_every_case_gets_its_exact_score_and_reason(graded):
+    _cohort, _subs, _release, cases, summary = graded
+    records = _records(summary)
+    assert sorted(records) == sorted(cases)
+    problems = []
+    for student, (_files, score, reasons, flagged) in cases.items():
+        record = records[student]
+        text = " | ".join(record["reasons"])
+        if abs(record["score"] - score) > 1e-6:
+            problems.append(f"{student}: score {record['score']} != {score} ({text})")
+        problems += [f"{student}: no reason {r!r} in {text!r}" for r in reasons if r not in text]
+        if bool(record["integrity"]) != flagged:
+            problems.append(f"{student}: integrity {record['integrity']} (expected flag {flagged})")
+    assert not problems, "\n".join(problems)
+
+
+def test_correct_submission_has_no_reasons_and_records_versions(graded):
+    record = _records(graded[4])["correct"]
+    assert record["reasons"] == []
+    assert set(record["environment"]) >= {"device", "tensorflow", "keras", "numpy"}
+
+
+def test_csv_has_one_row_per_student_and_per_exercise_columns(graded):
+    cohort, _subs, _release, cases, summary = graded
+    lines = Path(summary["csv"]).read_text().splitlines()
+    header = lines[0].split(",")
+    assert header[:5] == ["student", "score", "max_score", "test_add_arrays", "test_scale"]
+    assert len(lines) == 1 + len(cases)
+
+
+def test_feedback_hides_hidden_tests(graded):
+    cohort = graded[0]
+    for student in ("correct", "partial", "untouched", "syntax_error"):
+        page = (cohort.workspace / "feedback" / student / "fixture" / "fixture.html").read_text()
+        for secret in ("hidden_a", "check_scale_secret", "rtol=1e-12"):
+            assert secret not in page, f"{student}'s feedback shows hidden test code {secret!r}"
+        assert "hidden tests" in page
+
+
+def test_report_lists_flags_kinds_and_figures(graded):
+    page = Path(graded[4]["report"]).read_text()
+    for text in ("Integrity flags", "tamper_numpy", "Failures by kind", "Slowest submissions",
+                 "scores.png", "alt="):
+        assert text in page
+    assert (Path(graded[4]["report"]).parent / "pass_rate.png").stat().st_size > 1000
+
+
+def test_rerun_grades_only_new_submissions_and_keeps_earlier_grades(graded):
+    cohort, submissions, release, _cases, summary = graded
+    before = {p.name: p.read_text() for p in (cohort.grades_dir / "records").glob("*.json")}
+    write_submission(submissions, "late_student", {"fixture.ipynb": build(release, CORRECT)})
+    again = runner.grade_cohort(cohort, submissions)
+    assert (again["graded"], again["kept"]) == (1, len(before))
+    after = {p.name: p.read_text() for p in (cohort.grades_dir / "records").glob("*.json")}
+    assert {k: after[k] for k in before} == before
+    assert json.loads(after["late_student.json"])["score"] == pytest.approx(3.0, abs=1e-6)
