@@ -3,7 +3,8 @@
 ``public_<fn>(fn)`` runs a few teaching cases and raises :class:`CheckFailure` at
 the first problem; ``hidden_<fn>(fn)`` runs seeded cases in groups against the
 references in ``autograder.reference.mlp_limits`` and returns the fraction of
-groups passed.
+groups passed, times ``points`` (nbgrader reads the value a test cell ends with
+as points earned, between 0 and the cell's points).
 
 Tolerances: ``sigmoid`` is compared in float64 (rtol 1e-9, atol 1e-9); Keras
 model outputs in float32 (``core.tolerance_for(np.float32)``: rtol 1e-4,
@@ -36,6 +37,11 @@ class Case(tuple):
 
     def __repr__(self) -> str:
         return self.label
+
+
+def earned(fraction: float, points: float) -> float:
+    """The points a test cell earns: nbgrader reads a cell's numeric value as points, not a fraction."""
+    return float(math.floor(fraction * points * 1000) / 1000)
 
 
 def _numpy_only(fn, *args):
@@ -106,7 +112,7 @@ def public_sigmoid(fn) -> None:
     print("sigmoid: the public cases pass.")
 
 
-def hidden_sigmoid(fn) -> float:
+def hidden_sigmoid(fn, points: float = 1) -> float:
     _numpy_only(fn, np.ones(2), 0.5)
     rng = np.random.default_rng(11)
     groups = [
@@ -121,7 +127,7 @@ def hidden_sigmoid(fn) -> float:
             Case("s = [-1000, -50, 0, 50, 1000]", np.array([-1000.0, -50.0, 0.0, 50.0, 1000.0]), 1.0),
             Case("s = [-800, 800], a=2", np.array([-800.0, 800.0]), 2.0)]),
     ]
-    return core.score_groups("sigmoid", groups, lambda case: _check_sigmoid(fn, case))
+    return earned(core.score_groups("sigmoid", groups, lambda case: _check_sigmoid(fn, case)), points)
 
 
 # ----------------------------------------------------------- perceptron_predict
@@ -161,7 +167,7 @@ def public_perceptron_predict(fn) -> None:
     print("perceptron_predict: the public cases pass.")
 
 
-def hidden_perceptron_predict(fn) -> float:
+def hidden_perceptron_predict(fn, points: float = 1) -> float:
     _numpy_only(fn, np.ones((2, 3)), np.ones(3), -1.0)
     rng = np.random.default_rng(22)
     lecture_w = np.array([1.0, -1.0])
@@ -177,7 +183,7 @@ def hidden_perceptron_predict(fn) -> float:
             Case("w = (1, 1, 1), b = 4", _integer_points(rng, 20, 3), np.array([1.0, 1.0, 1.0]), 4.0)]),
         core.CaseGroup("points exactly on the line count as 1", [Case("4 points on the line", on_line, lecture_w, 10.0)]),
     ]
-    return core.score_groups("perceptron_predict", groups, lambda case: _check_perceptron(fn, case))
+    return earned(core.score_groups("perceptron_predict", groups, lambda case: _check_perceptron(fn, case)), points)
 
 
 # ------------------------------------------------------------ dense_param_count
@@ -227,7 +233,7 @@ def public_dense_param_count(fn) -> None:
     print("dense_param_count: the public cases pass.")
 
 
-def hidden_dense_param_count(fn) -> float:
+def hidden_dense_param_count(fn, points: float = 1) -> float:
     _numpy_only(fn, (3, 5, 2), 7, False)
     rng = np.random.default_rng(33)
 
@@ -243,7 +249,7 @@ def hidden_dense_param_count(fn) -> float:
         core.CaseGroup("bias=False", [(s, int(rng.integers(1, 100)), False) for s in shapes(2, 2, 50) + shapes(3, 2, 20)]),
         core.CaseGroup("one input or one unit", [((1,), 1, True), ((1,), 5, False), ((28, 28), 1, True)]),
     ]
-    return core.score_groups("dense_param_count", groups, lambda case: _check_count(fn, case))
+    return earned(core.score_groups("dense_param_count", groups, lambda case: _check_count(fn, case)), points)
 
 
 # ------------------------------------------------------------------ shift_images
@@ -302,7 +308,7 @@ def public_shift_images(fn) -> None:
     print("shift_images: the public cases pass.")
 
 
-def hidden_shift_images(fn) -> float:
+def hidden_shift_images(fn, points: float = 1) -> float:
     _numpy_only(fn, np.ones((2, 4, 4, 1)), -1, 2)
     rng = np.random.default_rng(44)
 
@@ -324,7 +330,7 @@ def hidden_shift_images(fn) -> float:
         core.CaseGroup("uint8 images keep their dtype",
                        [((4, 28, 28), 3, -2, np.uint8, 5), ((2, 10, 10, 3), -4, 4, np.uint8, 6)]),
     ]
-    return core.score_groups("shift_images", groups, lambda case: _check_shift(fn, case))
+    return earned(core.score_groups("shift_images", groups, lambda case: _check_shift(fn, case)), points)
 
 
 # ---------------------------------------------------------------------- build_mlp
@@ -418,7 +424,7 @@ def public_build_mlp(fn) -> None:
     print("build_mlp: the public cases pass.")
 
 
-def hidden_build_mlp(fn) -> float:
+def hidden_build_mlp(fn, points: float = 1) -> float:
     groups = [
         core.CaseGroup("one hidden layer, relu", [((28, 28), (16,), 10, "relu", 10), ((12,), (7,), 4, "relu", 11)]),
         core.CaseGroup("several hidden layers", [((8, 8), (16, 8, 8), 5, "relu", 12), ((10,), (6, 6), 2, "relu", 13)]),
@@ -426,7 +432,7 @@ def hidden_build_mlp(fn) -> float:
         core.CaseGroup("colour images (H, W, C)", [((7, 5, 3), (12,), 4, "relu", 16), ((4, 4, 2), (6,), 2, "tanh", 17)]),
         core.CaseGroup("no hidden layer (multinomial logistic regression)", [((6, 6), (), 3, "relu", 18)]),
     ]
-    return core.score_groups("build_mlp", groups, lambda case: _check_build_mlp(fn, case))
+    return earned(core.score_groups("build_mlp", groups, lambda case: _check_build_mlp(fn, case)), points)
 
 
 # ----------------------------------------------------------- accuracy_under_shift
@@ -530,7 +536,7 @@ def public_accuracy_under_shift(fn) -> None:
     print("accuracy_under_shift: the public cases pass.")
 
 
-def hidden_accuracy_under_shift(fn) -> float:
+def hidden_accuracy_under_shift(fn, points: float = 1) -> float:
     cases = accuracy_cases(55)
     groups = [
         core.CaseGroup("horizontal and vertical shifts tell apart", [
@@ -540,4 +546,4 @@ def hidden_accuracy_under_shift(fn) -> float:
         core.CaseGroup("images with channels", [accuracy_case(cases["cnn"], [(0, 0), (3, -1)])]),
         core.CaseGroup("shifts past the border", [accuracy_case(cases["dots"], [(9, 0), (0, -7)])]),
     ]
-    return core.score_groups("accuracy_under_shift", groups, lambda case: _check_accuracy(fn, case))
+    return earned(core.score_groups("accuracy_under_shift", groups, lambda case: _check_accuracy(fn, case)), points)
