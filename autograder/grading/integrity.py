@@ -46,6 +46,8 @@ def _findings_in(tree: ast.AST) -> list[str]:
                     found.append(f"imports {what} ({name})")
                 elif top == "builtins":
                     found.append("imports builtins")
+                elif top == "importlib":
+                    found.append("imports a module dynamically (importlib)")
                 elif top in SUSPICIOUS_MODULES:
                     found.append(SUSPICIOUS_MODULES[top])
         elif isinstance(node, ast.Assign | ast.AugAssign | ast.AnnAssign | ast.Delete):
@@ -58,8 +60,8 @@ def _findings_in(tree: ast.AST) -> list[str]:
             if node.func.id in ("setattr", "delattr") and node.args and _root_name(
                     node.args[0]) in PROTECTED_ROOTS:
                 found.append(f"{node.func.id} on {_dotted(node.args[0])}")
-            if node.func.id == "__import__" and node.args and "autograder" in _dotted(node.args[0]):
-                found.append("imports the grader's package dynamically")
+            if node.func.id == "__import__":
+                found.append("imports a module dynamically (__import__)")
         elif isinstance(node, ast.Attribute) and node.attr == "modules" and _root_name(node) == "sys":
             found.append("reaches into sys.modules")
         elif isinstance(node, ast.Name) and node.id == "__builtins__":

@@ -1,0 +1,148 @@
+"""Fast unit tests of the grading pieces: intake, zip, static scan, guard, feedback, CLI."""
+
+from __future__ import annotations
+
+import zipfile
+
+import nbformat
+import numpy as np
+import pytest
+
+from autograder.grading import cli, feedback, guard, intake, integrity
+
+
+def _nb(*cells):
+    return nbformat.v4.new_notebook(cells=list(cells))
+
+
+def _test_cell(grade_id, source, points=1):
+    meta = {"nbgrader": {"grade": True, "solution": False, "locked": True, "grade_id": grade_id,
+                         "points": points, "schema_version": 3}}
+    return nbformat.v4.new_code_cell(source, metadata=meta)
+
+
+def _solution_cell(grade_id, source):
+    meta = {"nbgrader": {"grade": False, "solution": True, "locked": False,
+                         "grade_id": grade_id, "schema_version": 3}}
+    return nbformat.v4.new_code_cell(source, metadata=meta)
+
+
+# ----------------------------------------------------------------------- intake
+@pytest.mark.parametrize("name, expected", [
+    ("Ada Lovelace_123_assignsubmission_file_", "Ada_Lovelace_123"),
+    ("bob", "bob"), ("../evil", "evil"), ("???", "unknown"), ("empty_file", "empty_file"),
+])
+def test_student_id_is_safe(name, expected):
+    assert intake.student_id(name) == expected
+
+
+def test_zip_entries_cannot_escape_the_target(tmp_path):
+    archive = tmp_path / "bulk.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        bundle.writestr("../outside.ipynb", "{}")
+        bundle.writestr("/abs.ipynb", "{}")
+        bundle.writestr("ada_1_conv.ipynb", "{}")
+        bundle.writestr("__MACOSX/._x", "junk")
+    root = intake.unpack_zip(archive, tmp_path / "out")
+    assert sorted(p.name for p in root.rglob("*") if p.is_file()) == ["ada_1_conv.ipynb"]
+    assert not (tmp_path / "outside.ipynb").exists()
+    assert [s for s, _ in intake.discover(root, "conv")] == ["ada"]
+
+
+def test_discover_reads_the_three_layouts(tmp_path):
+    (tmp_path / "ann" / "conv").mkdir(parents=True)
+    (tmp_path / "ben").mkdir()
+    (tmp_path / "cy_42_conv.ipynb").write_text("{}")
+    found = dict(intake.discover(tmp_path, "conv"))
+    assert found == {"ann": tmp_path / "ann" / "conv", "ben": tmp_path / "ben",
+                     "cy": tmp_path / "cy_42_conv.ipynb"}
+
+
+@pytest.mark.parametrize("content, fatal", [
+    ("", "empty file"), ("{oops", "invalid JSON"), ('{"cells": 3}', "not a valid notebook"),
+])
+def test_unreadable_notebooks_are_fatal_with_a_reason(tmp_path, content, fatal):
+    (tmp_path / "conv.ipynb").write_text(content)
+    sub = intake.prepare(tmp_path, "s", "conv", _nb(), tmp_path / "out")
+    assert sub.fatal.startswith(fatal) and sub.folder is None
+
+
+def test_repair_records_deleted_edited_and_duplicated_cells():
+    release = _nb(_test_cell("test_a", "check(a)"), _test_cell("test_b", "check(b)"))
+    submitted = _nb(_test_cell("test_a", "1.0"), _test_cell("test_a", "check(a)"))
+    sub = intake.Submission("s", origin=None)
+    intake.repair_cells(submitted, release, sub)
+    assert sub.problems == ["edited locked cell test_a: restored from the source",
+                            "duplicated cell test_a: the copy is ignored",
+                            "deleted test cell test_b: restored from the source"]
+    assert "nbgrader" not in submitted.cells[1].metadata
+
+
+# ------------------------------------------------------------------ static scan
+@pytest.mark.parametrize("code, finding", [
+    ("np.testing.assert_allclose = print", "replaces np.testing.assert_allclose"),
+    ("from autograder.reference import convolution", "imports the reference implementations"),
+    ("import autograder.core as c", "imports the grader's package"),
+    ("setattr(np.testing, 'assert_equal', print)", "setattr on np.testing"),
+    ("import sys\nsys.modules['numpy'] = None", "reaches into sys.modules"),
+    ("__builtins__.len = lambda x: 0", "touches __builtins__"),
+    ("m = __import__('auto' + 'grader')", "imports a module dynamically"),
+    ("import importlib\nm = importlib.import_module('x')", "imports a module dynamically"),
+    ("x = 'autograder.core'", "names the grader's package in a string"),
+])
+def test_static_scan_flags_tampering(code, finding):
+    nb = _nb(_solution_cell("f", code), _test_cell("test_f", "check(f)"))
+    affected = integrity.scan_notebook(nb, set())
+    assert list(affected) == ["test_f"]
+    assert any(finding in text for text in affected["test_f"]), affected
+
+
+def test_static_scan_accepts_honest_code_and_only_affects_later_tests():
+    honest = "import numpy as np\nnp.testing.assert_allclose(np.ones(2), np.ones(2))\nx = np.zeros(3)"
+    nb = _nb(_solution_cell("f", honest), _test_cell("test_f", "check(f)"),
+             _solution_cell("g", "np.allclose = max"), _test_cell("test_g", "check(g)"))
+    assert list(integrity.scan_notebook(nb, set())) == ["test_g"]
+
+
+# ------------------------------------------------------------------------ guard
+def test_guard_sees_a_replaced_numpy_testing_function():
+    snapshot = guard.take_snapshot()
+    assert guard.compare(snapshot) == []
+    original = np.testing.assert_allclose
+    np.testing.assert_allclose = lambda *args, **kwargs: None
+    try:
+        assert guard.compare(snapshot) == ["numpy.testing.assert_allclose was replaced or deleted"]
+    finally:
+        np.testing.assert_allclose = original
+    assert guard.compare(snapshot) == []
+
+
+def test_guard_signature_depends_on_the_verdict():
+    key = b"k" * 32
+    clean = guard.sign(key, "n", "before:t", {"changes": [], "events": []})
+    assert clean != guard.sign(key, "n", "before:t", {"changes": ["x"], "events": []})
+    assert clean != guard.sign(b"other" * 7, "n", "before:t", {"changes": [], "events": []})
+
+
+# --------------------------------------------------------------------- feedback
+def test_hidden_tests_and_their_traceback_frames_are_removed():
+    cell = _test_cell("test_f", "check(f)\n### BEGIN HIDDEN TESTS\nsecret_check(f)\n"
+                                "### END HIDDEN TESTS")
+    cell.outputs = [nbformat.v4.new_output(
+        "error", ename="CheckFailure", evalue="f is wrong",
+        traceback=["Cell In[3], line 3\n----> 3 \x1b[0msecret_check(f)", "CheckFailure: f is wrong"])]
+    nb = _nb(cell)
+    hidden = feedback.strip_hidden_tests(nb)
+    assert hidden == ["secret_check(f)"]
+    assert "secret_check" not in nb.cells[0].source and "hidden tests" in nb.cells[0].source
+    assert nb.cells[0].outputs[0].traceback == [feedback.FRAME_NOTE, "CheckFailure: f is wrong"]
+    page, count = feedback.redact_html("<pre>secret_check(f)</pre>", hidden)
+    assert (page, count) == ("<pre>[hidden]</pre>", 1)
+
+
+# -------------------------------------------------------------------------- CLI
+def test_cli_rejects_bad_arguments_clearly(tmp_path):
+    with pytest.raises(SystemExit, match="--workers must be at least 1, got 0"):
+        cli.main(["grade", "fixture", str(tmp_path), "--workers", "0"])
+    with pytest.raises(SystemExit, match="expected a folder or a .zip"):
+        cli.main(["grade", "fixture", str(tmp_path / "nope")])
