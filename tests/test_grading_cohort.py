@@ -200,3 +200,23 @@ def test_rerun_grades_only_new_submissions_and_keeps_earlier_grades(graded):
     after = {p.name: p.read_text() for p in (cohort.grades_dir / "records").glob("*.json")}
     assert {k: after[k] for k in before} == before
     assert json.loads(after["late_student.json"])["score"] == pytest.approx(3.0, abs=1e-6)
+
+
+def test_without_namespaces_the_audit_hook_still_guards(graded, tmp_path):
+    """The portable sandbox (macOS, containers without user namespaces): audit hook only."""
+    _cohort, _subs, release, cases, _summary = graded
+    submissions = tmp_path / "subs"
+    chosen = ("correct", "reads_solutions", "writes_outside", "tamper_numpy")
+    for student in chosen:
+        write_submission(submissions, student, cases[student][0])
+    cohort = runner.Cohort(chapter="fixture", workspace=tmp_path / "ws", source_root=SOURCE_ROOT,
+                           workers=2, progress=False, namespaces=False,
+                           limits=runner.Limits(cell_timeout=8, submission_timeout=90))
+    records = _records(runner.grade_cohort(cohort, submissions))
+    for student in chosen:
+        _files, score, reasons, flagged = cases[student]
+        record = records[student]
+        assert record["sandbox"] == "audit hook only"
+        assert record["score"] == pytest.approx(score, abs=1e-6), record["reasons"]
+        assert all(r in " | ".join(record["reasons"]) for r in reasons), record["reasons"]
+        assert bool(record["integrity"]) == flagged

@@ -3,8 +3,8 @@
 * :func:`install_audit_hook`: a ``sys.addaudithook`` policy. Python code cannot
   remove an audit hook, so it holds even when the student's code patches
   ``socket`` or ``os``: no connection but loopback, no writes or deletions
-  outside the submission's scratch folders, no reads of hidden folders, no new
-  programs. Every refusal is recorded as an *event*.
+  outside the submission's scratch folders, no reads of hidden folders, and (when no Linux
+  namespaces isolate the kernel) no new programs. Every refusal is recorded as an *event*.
 * :func:`install_guard`: snapshots the objects the checks rely on (numpy's
   comparison and testing functions, core builtins, every function and class of
   the ``autograder`` modules already imported, and those classes' methods).
@@ -57,6 +57,8 @@ def install_audit_hook(settings: dict) -> None:
     realpath = os.path.realpath
     allowed = tuple(realpath(p) for p in settings["allowed_write_roots"]) + ("/dev",)
     hidden = tuple(realpath(p) for p in settings["hidden_roots"])
+    # Inside namespaces a program inherits the sandbox; without them it would not.
+    block_programs = bool(settings.get("block_programs", True))
     refuse = PermissionError
 
     def as_path(value) -> str | None:
@@ -96,7 +98,7 @@ def install_audit_hook(settings: dict) -> None:
             check_read(as_path(args[0]) if args and args[0] is not None else None)
         elif event in ("subprocess.Popen", "os.system", "os.exec", "os.posix_spawn",
                        "os.spawn", "os.fork", "os.forkpty", "pty.spawn"):
-            if not _ARMED:
+            if not _ARMED or not block_programs:
                 return
             _record(f"starting a program refused ({event})")
             raise refuse("the grader does not let submissions start programs")

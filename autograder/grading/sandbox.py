@@ -92,6 +92,7 @@ def prepare_kernel(
         "hidden_roots": [str(p) for p in [*hidden_roots, scratch.course, scratch.private]],
         "readonly_roots": [str(REPO_ROOT)] if use_namespaces else [],
         "preload": preload,
+        "block_programs": not use_namespaces,
         "output_cap": output_cap,
         "guard_key": secrets.token_hex(32),
     }
