@@ -81,6 +81,7 @@ def test_repair_records_deleted_edited_and_duplicated_cells():
 # ------------------------------------------------------------------ static scan
 @pytest.mark.parametrize("code, finding", [
     ("np.testing.assert_allclose = print", "replaces np.testing.assert_allclose"),
+    ("tf.nn.conv2d = lambda *a, **k: 0", "replaces tf.nn.conv2d"),
     ("from autograder.reference import convolution", "imports the reference implementations"),
     ("import autograder.core as c", "imports the grader's package"),
     ("setattr(np.testing, 'assert_equal', print)", "setattr on np.testing"),
@@ -114,6 +115,19 @@ def test_guard_sees_a_replaced_numpy_testing_function():
         assert guard.compare(snapshot) == ["numpy.testing.assert_allclose was replaced or deleted"]
     finally:
         np.testing.assert_allclose = original
+    assert guard.compare(snapshot) == []
+
+
+def test_guard_sees_a_patched_tensorflow_op():
+    import tensorflow as tf
+
+    snapshot = guard.take_snapshot()
+    original = tf.nn.conv2d
+    tf.nn.conv2d = lambda *args, **kwargs: None
+    try:
+        assert "tensorflow.nn.conv2d was replaced or deleted" in guard.compare(snapshot)
+    finally:
+        tf.nn.conv2d = original
     assert guard.compare(snapshot) == []
 
 

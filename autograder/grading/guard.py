@@ -124,6 +124,19 @@ def _class_snapshot(cls: type) -> dict:
     return {n: v for n, v in vars(cls).items() if callable(v) or isinstance(v, property | staticmethod | classmethod)}
 
 
+# Modules the references call at run time: replacing tf.nn.conv2d would change the reference.
+FRAMEWORK_NAMESPACES = ("tensorflow", "tensorflow.nn", "tensorflow.math", "tensorflow.signal",
+                        "tensorflow.image", "keras", "keras.layers", "keras.ops", "keras.activations")
+
+
+def _resolve(dotted: str):
+    root, *rest = dotted.split(".")
+    owner = sys.modules.get(root)
+    for part in rest:
+        owner = getattr(owner, part, None)
+    return owner if isinstance(owner, types.ModuleType) else None
+
+
 def take_snapshot() -> dict:
     """Identities of everything the checks rely on, by dotted name."""
     import numpy
@@ -134,6 +147,10 @@ def take_snapshot() -> dict:
         "numpy": (numpy, _module_snapshot(numpy, GUARDED_NUMPY)),
         "numpy.testing": (numpy.testing, _module_snapshot(numpy.testing)),
     }
+    for name in FRAMEWORK_NAMESPACES:
+        module = _resolve(name)
+        if module is not None:
+            watched[name] = (module, _module_snapshot(module))
     for name, module in list(sys.modules.items()):
         if name == "autograder" or name.startswith("autograder."):
             if name.startswith("autograder.grading"):
@@ -149,9 +166,11 @@ def compare(snapshot: dict) -> list[str]:
     """What differs from the snapshot, as readable lines."""
     changes = []
     for name, (owner, attributes) in snapshot.items():
-        if isinstance(owner, types.ModuleType) and sys.modules.get(name) is not owner:
-            changes.append(f"sys.modules[{name!r}] was replaced")
-            continue
+        if isinstance(owner, types.ModuleType):
+            now_module = sys.modules.get(name) if name in sys.modules else _resolve(name)
+            if now_module is not owner:
+                changes.append(f"{name} (the module) was replaced")
+                continue
         current = vars(owner)
         for attr, original in attributes.items():
             now = current.get(attr, getattr(owner, attr, None)) if name != "builtins" else current.get(attr)

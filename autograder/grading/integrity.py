@@ -15,7 +15,8 @@ import ast
 from .preprocessors import is_test_cell
 
 PROTECTED_ROOTS = {"np", "numpy", "npt", "testing", "builtins", "__builtins__", "autograder",
-                   "core", "checks", "reference", "math"}
+                   "core", "checks", "reference", "math", "tf", "tensorflow", "keras", "layers",
+                   "ops"}
 SUSPICIOUS_MODULES = {"ctypes": "loads ctypes (raw memory access)", "gc": "uses gc introspection"}
 
 

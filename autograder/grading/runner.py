@@ -148,8 +148,20 @@ def _job(cohort: Cohort, sub: intake.Submission, template_dir: Path, hidden: lis
         "submission_timeout": cohort.limits.submission_timeout,
         "memory_mb": cohort.limits.memory_mb, "output_cap": cohort.limits.output_cap,
         "hidden_roots": hidden, "namespaces": cohort.namespaces,
-        "preload": ["cnnvision", "numpy", "autograder.core", f"autograder.checks.{cohort.chapter}"],
+        "preload": _preload(cohort.chapter),
     }
+
+
+def _preload(chapter: str) -> list[str]:
+    """Imported by the kernel before student code, so the guard's snapshot covers them.
+
+    TensorFlow joins when the chapter has references (they import it lazily): a
+    student who patches ``tf.nn.conv2d`` would otherwise change the reference itself.
+    """
+    modules = ["cnnvision", "numpy", "autograder.core", f"autograder.checks.{chapter}"]
+    if (sandbox.REPO_ROOT / "autograder" / "reference" / f"{chapter}.py").is_file():
+        modules[2:2] = ["tensorflow", "keras"]
+    return modules
 
 
 def _progress(total: int, enabled: bool):
