@@ -202,6 +202,8 @@ def call_without_tensorflow(function, *args, **kwargs):
     sys.setprofile(profiler)
     try:
         result = function(*args, **kwargs)
+    except NotImplementedError as error:
+        raise CheckFailure(_not_implemented_message(function)) from error
     finally:
         sys.setprofile(previous)
     if seen:
@@ -213,17 +215,55 @@ def call_without_tensorflow(function, *args, **kwargs):
     return result
 
 
+def check_numpy_only(function, *args, **kwargs) -> None:
+    """Withhold the points (raise :class:`UsesTensorFlow`) if ``function`` calls TensorFlow.
+
+    Runs one call under the profiler of :func:`call_without_tensorflow` (keep the
+    case small: the profiler slows loops).  A stub raises the readable "not
+    implemented" failure; any other error is left to the graded cases, which
+    report it with its case.
+    """
+    try:
+        call_without_tensorflow(function, *args, **kwargs)
+    except CheckFailure:
+        raise
+    except Exception:  # noqa: BLE001 - reported by the graded cases
+        pass
+
+
 # --------------------------------------------------------------------- scoring
+def _not_implemented_message(function) -> str:
+    name = getattr(function, "__name__", "this function")
+    return f"{name} is not implemented yet: replace `raise NotImplementedError()` with your code."
+
+
 def call_student(function, *args, **kwargs):
     """Call student code, turning NotImplementedError into a readable failure."""
     try:
         return function(*args, **kwargs)
     except NotImplementedError as error:
-        name = getattr(function, "__name__", "this function")
+        raise CheckFailure(_not_implemented_message(function)) from error
+
+
+def expect_value_error(function, args: tuple, what: str, kwargs: dict | None = None) -> None:
+    """Fail unless ``function(*args, **kwargs)`` raises ValueError (``what`` says why it should)."""
+    call = f"{getattr(function, '__name__', 'function')}{tuple(args)!r}"
+    try:
+        got = call_student(function, *args, **(kwargs or {}))
+    except ValueError:
+        return
+    except CheckFailure:
+        raise
+    except Exception as error:  # noqa: BLE001 - report what the student code raised
         raise CheckFailure(
-            f"{name} is not implemented yet: replace `raise NotImplementedError()` "
-            "with your code."
-        ) from error
+            f"{call}: expected a ValueError ({what}), got {type(error).__name__}: {error}"
+        ) from None
+    shape = getattr(got, "shape", None)
+    returned = f"an array of shape {tuple(shape)}" if shape is not None else repr(got)
+    raise CheckFailure(
+        f"{call}: expected a ValueError ({what}), but it returned {returned}. Check the "
+        "arguments first and raise ValueError with a message that says what was expected."
+    )
 
 
 @dataclass
@@ -247,11 +287,13 @@ class CaseGroup:
         return None
 
 
-def score_groups(exercise: str, groups: list[CaseGroup], check_one) -> float:
-    """Run every group, print a report, and return the fraction of groups passed.
+def score_groups(exercise: str, groups: list[CaseGroup], check_one, points: float = 1.0) -> float:
+    """Run every group, print a report, and return the points earned.
 
-    Returns the fraction (a test cell whose last value is a number earns that
-    fraction of its points) when at least one group passes; raises
+    nbgrader 0.9.6 reads the number a test cell ends with as the *points*
+    earned (``nbgrader.utils.get_partial_grade``), so this returns the fraction
+    of groups passed times ``points`` (the cell's points), rounded down to
+    three decimals, when at least one group passes.  It raises
     :class:`CheckFailure` with the whole report when none does, so the
     feedback shows why.
     """
@@ -269,4 +311,4 @@ def score_groups(exercise: str, groups: list[CaseGroup], check_one) -> float:
     if passed == 0:
         raise CheckFailure(report)
     print(report)
-    return float(math.floor(fraction * 1000) / 1000)
+    return float(math.floor(fraction * points * 1000 + 1e-9) / 1000)

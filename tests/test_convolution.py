@@ -135,4 +135,4 @@ def test_partial_credit_is_scaled_to_points():
     wrong = WRONG_IMPLEMENTATIONS["conv2d"][2]  # fails only the groups with even kernels and 'same'
     fraction = checks.hidden_conv2d(wrong)
     assert 0.5 < fraction < 1.0
-    assert checks.hidden_conv2d(wrong, points=4) == pytest.approx(4 * fraction, abs=1e-3)
+    assert checks.hidden_conv2d(wrong, points=4) == pytest.approx(4 * fraction, abs=4e-3)

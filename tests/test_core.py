@@ -85,3 +85,35 @@ def test_score_groups_turns_crashes_into_failures():
 
     with pytest.raises(core.CheckFailure, match="IndexError: index 5"):
         core.score_groups("demo", [core.CaseGroup("any", [0])], crash)
+
+
+def test_score_groups_returns_points_rounded_down():
+    groups = [core.CaseGroup(f"g{i}", [1 if i < 11 else -1]) for i in range(12)]
+    assert core.score_groups("demo", groups, _check_positive, points=5) == 4.583
+    assert core.score_groups("demo", groups[:2], _check_positive, points=2) == 2.0
+
+
+def test_call_without_tensorflow_explains_not_implemented():
+    def stub(x):
+        raise NotImplementedError()
+
+    with pytest.raises(core.CheckFailure, match="stub is not implemented yet"):
+        core.call_without_tensorflow(stub, 1)
+
+
+def test_check_numpy_only_leaves_other_errors_to_the_graded_cases():
+    def broken(x):
+        return x[10]
+
+    core.check_numpy_only(broken, [1])
+
+
+def test_expect_value_error():
+    def strict(n):
+        if n < 0:
+            raise ValueError("n must be >= 0")
+        return n
+
+    core.expect_value_error(strict, (-1,), "n is negative")
+    with pytest.raises(core.CheckFailure, match=r"strict\(2,\): expected a ValueError \(n is even\), but it returned 2"):
+        core.expect_value_error(strict, (2,), "n is even")

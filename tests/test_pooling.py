@@ -136,7 +136,3 @@ def test_each_test_cell_returns_its_own_points():
         assert last_line.startswith("checks.hidden_") and f"points={points})" in last_line, last_line
 
 
-def test_points_scale_the_fraction_and_round_down():
-    assert checks._points(11 / 12, 5) == 4.583
-    assert checks._points(1.0, 5) == 5.0
-    assert checks._points(0.5, 2) == 1.0

@@ -45,41 +45,6 @@ def _shape_explanation(x_shape, w_shape, stride, padding) -> str:
     )
 
 
-def _points(fraction: float, points: float) -> float:
-    """nbgrader reads a test cell's final number as *points* (not a fraction): scale it."""
-    return round(fraction * points, 3)
-
-
-def _numpy_only(fn, *args) -> None:
-    """Withhold the exercise's points (raise UsesTensorFlow) if ``fn`` calls TensorFlow/Keras.
-
-    Runs under the profiler of ``core.call_without_tensorflow``, so keep the case
-    small. Other errors are left to the graded cases, which report them.
-    """
-    try:
-        core.call_without_tensorflow(fn, *args)
-    except core.UsesTensorFlow:
-        raise
-    except NotImplementedError:
-        core.call_student(fn, *args)  # raises the readable "not implemented" CheckFailure
-    except Exception:  # noqa: BLE001 - reported by the graded cases
-        pass
-
-
-def _expect_value_error(fn, args, what: str) -> None:
-    try:
-        core.call_student(fn, *args)
-    except ValueError:
-        return
-    except core.CheckFailure:
-        raise
-    except Exception as error:  # noqa: BLE001 - report what the student code raised
-        raise core.CheckFailure(
-            f"{fn.__name__}{args}: expected a ValueError ({what}), got {type(error).__name__}: {error}"
-        ) from error
-    raise core.CheckFailure(f"{fn.__name__}{args}: expected a ValueError ({what}), nothing was raised.")
-
-
 # ------------------------------------------------------------- conv_output_size
 def _check_output_size(fn, case) -> None:
     n, f, stride, padding = case
@@ -106,15 +71,15 @@ BAD_SIZE_ARGUMENTS = [
 
 def public_conv_output_size(fn) -> None:
     """The lecture's examples, then one bad argument."""
-    _numpy_only(fn, 28, 3, 1, "valid")
+    core.check_numpy_only(fn, 28, 3, 1, "valid")
     for case in [(28, 3, 1, "valid"), (26, 5, 2, "valid"), (256, 5, 2, 0), (7, 4, 1, "same"), (7, 3, 2, "same"), (5, 3, 1, 1)]:
         _check_output_size(fn, case)
-    _expect_value_error(fn, *BAD_SIZE_ARGUMENTS[0])
+    core.expect_value_error(fn, *BAD_SIZE_ARGUMENTS[0])
     print("conv_output_size: the public cases pass.")
 
 
 def hidden_conv_output_size(fn, points: float = 1.0) -> float:
-    _numpy_only(fn, 9, 3, 2, "same")
+    core.check_numpy_only(fn, 9, 3, 2, "same")
     rng = np.random.default_rng(101)
 
     def random_cases(padding, count=12, strides=(1, 2, 3)):
@@ -128,7 +93,7 @@ def hidden_conv_output_size(fn, points: float = 1.0) -> float:
 
     def check_one(case):
         if isinstance(case[0], tuple):  # (arguments, what was wrong with them)
-            _expect_value_error(fn, *case)
+            core.expect_value_error(fn, *case)
         else:
             _check_output_size(fn, case)
 
@@ -139,7 +104,7 @@ def hidden_conv_output_size(fn, points: float = 1.0) -> float:
         core.CaseGroup("stride larger than the window", [(10, 2, 3, "valid"), (9, 1, 4, "same"), (11, 2, 5, 1)]),
         core.CaseGroup("bad arguments raise ValueError", BAD_SIZE_ARGUMENTS),
     ]
-    return _points(core.score_groups("conv_output_size", groups, check_one), points)
+    return core.score_groups("conv_output_size", groups, check_one, points)
 
 
 # ---------------------------------------------------------------------- zero_pad
@@ -162,14 +127,14 @@ def _check_zero_pad(fn, case) -> None:
 
 
 def public_zero_pad(fn) -> None:
-    _numpy_only(fn, np.ones((1, 2, 2, 1), FLOAT), 1)
+    core.check_numpy_only(fn, np.ones((1, 2, 2, 1), FLOAT), 1)
     for case in [((1, 3, 3, 1), 1, FLOAT, 0), ((2, 3, 4, 2), ((1, 2), (0, 3)), FLOAT, 1), ((1, 2, 2, 1), 0, FLOAT, 2)]:
         _check_zero_pad(fn, case)
     print("zero_pad: the public cases pass.")
 
 
 def hidden_zero_pad(fn, points: float = 1.0) -> float:
-    _numpy_only(fn, np.ones((1, 2, 3, 1), FLOAT), ((1, 0), (0, 2)))
+    core.check_numpy_only(fn, np.ones((1, 2, 3, 1), FLOAT), ((1, 0), (0, 2)))
     rng = np.random.default_rng(202)
 
     def shapes(count):
@@ -184,7 +149,7 @@ def hidden_zero_pad(fn, points: float = 1.0) -> float:
             for i, s in enumerate(shapes(6))]),
         core.CaseGroup("other dtypes are kept", [((1, 2, 3, 2), 1, np.float64, 3), ((2, 2, 2, 1), ((0, 1), (2, 0)), np.int32, 4)]),
     ]
-    return _points(core.score_groups("zero_pad", groups, lambda case: _check_zero_pad(fn, case)), points)
+    return core.score_groups("zero_pad", groups, lambda case: _check_zero_pad(fn, case), points)
 
 
 # ------------------------------------------------------------------------ conv1d
@@ -212,14 +177,14 @@ def _check_conv1d(fn, case) -> None:
 
 
 def public_conv1d(fn) -> None:
-    _numpy_only(fn, np.arange(5, dtype=FLOAT), np.ones(2, FLOAT), 1)
+    core.check_numpy_only(fn, np.arange(5, dtype=FLOAT), np.ones(2, FLOAT), 1)
     for case in [(6, 3, 1, 0), (9, 2, 2, 1), (7, 3, 3, 2)]:
         _check_conv1d(fn, case)
     print("conv1d: the public cases pass.")
 
 
 def hidden_conv1d(fn, points: float = 1.0) -> float:
-    _numpy_only(fn, np.arange(6, dtype=FLOAT), np.ones(3, FLOAT), 2)
+    core.check_numpy_only(fn, np.arange(6, dtype=FLOAT), np.ones(3, FLOAT), 2)
     rng = np.random.default_rng(303)
 
     def cases(count, strides, kernel=None):
@@ -236,7 +201,7 @@ def hidden_conv1d(fn, points: float = 1.0) -> float:
         core.CaseGroup("kernel of length 1 or as long as the signal", cases(3, [1, 2], lambda n: 1) + cases(3, [1, 2], lambda n: n)),
         core.CaseGroup("stride larger than the kernel", [(12, 2, 5, 1), (10, 3, 4, 2), (7, 1, 3, 3)]),
     ]
-    return _points(core.score_groups("conv1d", groups, lambda case: _check_conv1d(fn, case)), points)
+    return core.score_groups("conv1d", groups, lambda case: _check_conv1d(fn, case), points)
 
 
 # ------------------------------------------------------------------------ conv2d
@@ -339,7 +304,7 @@ PUBLIC_CONV2D_CASES = [
 
 
 def _public_conv(fn) -> None:
-    _numpy_only(fn, *ConvCase((1, 3, 3, 1), (2, 2, 1, 1)).arrays(), 1, "valid")
+    core.check_numpy_only(fn, *ConvCase((1, 3, 3, 1), (2, 2, 1, 1)).arrays(), 1, "valid")
     for case in PUBLIC_CONV2D_CASES:
         _check_conv2d(fn, case)
     print(f"{getattr(fn, '__name__', 'conv2d')}: the public cases pass.")
@@ -384,8 +349,8 @@ def hidden_conv2d_groups(seed: int = 404) -> list[core.CaseGroup]:
 
 
 def _hidden_conv(fn, exercise: str, points: float) -> float:
-    _numpy_only(fn, *ConvCase((1, 4, 4, 2), (3, 3, 2, 1), seed=7).arrays(), 2, "same")
-    return _points(core.score_groups(exercise, hidden_conv2d_groups(), lambda case: _check_conv2d(fn, case)), points)
+    core.check_numpy_only(fn, *ConvCase((1, 4, 4, 2), (3, 3, 2, 1), seed=7).arrays(), 2, "same")
+    return core.score_groups(exercise, hidden_conv2d_groups(), lambda case: _check_conv2d(fn, case), points)
 
 
 def public_conv2d(fn) -> None:
@@ -418,14 +383,14 @@ def _check_params(fn, case) -> None:
 
 
 def public_count_conv_params(fn) -> None:
-    _numpy_only(fn, 3, 3, 16, True)
+    core.check_numpy_only(fn, 3, 3, 16, True)
     for case in [(3, 3, 16, True), (5, 16, 32, True), ((3, 5), 2, 4, False)]:
         _check_params(fn, case)
     print("count_conv_params: the public cases pass.")
 
 
 def hidden_count_conv_params(fn, points: float = 1.0) -> float:
-    _numpy_only(fn, (2, 3), 4, 5, False)
+    core.check_numpy_only(fn, (2, 3), 4, 5, False)
     rng = np.random.default_rng(505)
 
     def cases(count, pair=False, bias=True):
@@ -441,4 +406,4 @@ def hidden_count_conv_params(fn, points: float = 1.0) -> float:
         core.CaseGroup("without bias", cases(3, bias=False) + cases(2, pair=True, bias=False)),
         core.CaseGroup("1x1 kernels", [(1, 64, 32, True), ((1, 1), 3, 8, False)]),
     ]
-    return _points(core.score_groups("count_conv_params", groups, lambda case: _check_params(fn, case)), points)
+    return core.score_groups("count_conv_params", groups, lambda case: _check_params(fn, case), points)

@@ -39,22 +39,6 @@ class Case(tuple):
         return self.label
 
 
-def earned(fraction: float, points: float) -> float:
-    """The points a test cell earns: nbgrader reads a cell's numeric value as points, not a fraction."""
-    return float(math.floor(fraction * points * 1000) / 1000)
-
-
-def _numpy_only(fn, *args):
-    """``core.call_without_tensorflow``, with the stub's NotImplementedError made readable."""
-    try:
-        return core.call_without_tensorflow(fn, *args)
-    except NotImplementedError as error:
-        raise core.CheckFailure(
-            f"{getattr(fn, '__name__', 'this function')} is not implemented yet: "
-            "replace `raise NotImplementedError()` with your code."
-        ) from error
-
-
 def _as_array(got, name: str) -> np.ndarray:
     try:
         return np.asarray(got)
@@ -105,7 +89,7 @@ def _check_sigmoid(fn, case) -> None:
 
 
 def public_sigmoid(fn) -> None:
-    _numpy_only(fn, np.zeros(3), 1.0)
+    core.call_without_tensorflow(fn, np.zeros(3), 1.0)
     for case in [Case("s = [0, 1.45, -1.45]", np.array([0.0, 1.45, -1.45]), 1.0),
                  Case("s = -5..5, a=2", np.linspace(-5, 5, 11), 2.0)]:
         _check_sigmoid(fn, case)
@@ -113,7 +97,7 @@ def public_sigmoid(fn) -> None:
 
 
 def hidden_sigmoid(fn, points: float = 1) -> float:
-    _numpy_only(fn, np.ones(2), 0.5)
+    core.call_without_tensorflow(fn, np.ones(2), 0.5)
     rng = np.random.default_rng(11)
     groups = [
         core.CaseGroup("random vectors, a = 1",
@@ -127,7 +111,7 @@ def hidden_sigmoid(fn, points: float = 1) -> float:
             Case("s = [-1000, -50, 0, 50, 1000]", np.array([-1000.0, -50.0, 0.0, 50.0, 1000.0]), 1.0),
             Case("s = [-800, 800], a=2", np.array([-800.0, 800.0]), 2.0)]),
     ]
-    return earned(core.score_groups("sigmoid", groups, lambda case: _check_sigmoid(fn, case)), points)
+    return core.score_groups("sigmoid", groups, lambda case: _check_sigmoid(fn, case), points)
 
 
 # ----------------------------------------------------------- perceptron_predict
@@ -161,14 +145,14 @@ def _integer_points(rng, n, m, low=-10, high=11):
 
 
 def public_perceptron_predict(fn) -> None:
-    _numpy_only(fn, np.zeros((1, 2)), np.ones(2), 0.0)
+    core.call_without_tensorflow(fn, np.zeros((1, 2)), np.ones(2), 0.0)
     lecture_points = np.array([[0.0, 0.0], [0.0, 20.0], [5.0, 12.0], [5.0, 18.0], [-10.0, 5.0]])
     _check_perceptron(fn, Case("the lecture's unit", lecture_points, np.array([1.0, -1.0]), 10.0))
     print("perceptron_predict: the public cases pass.")
 
 
 def hidden_perceptron_predict(fn, points: float = 1) -> float:
-    _numpy_only(fn, np.ones((2, 3)), np.ones(3), -1.0)
+    core.call_without_tensorflow(fn, np.ones((2, 3)), np.ones(3), -1.0)
     rng = np.random.default_rng(22)
     lecture_w = np.array([1.0, -1.0])
     on_line = np.array([[0.0, 10.0], [-10.0, 0.0], [3.0, 13.0], [1.0, 0.0]])
@@ -183,7 +167,7 @@ def hidden_perceptron_predict(fn, points: float = 1) -> float:
             Case("w = (1, 1, 1), b = 4", _integer_points(rng, 20, 3), np.array([1.0, 1.0, 1.0]), 4.0)]),
         core.CaseGroup("points exactly on the line count as 1", [Case("4 points on the line", on_line, lecture_w, 10.0)]),
     ]
-    return earned(core.score_groups("perceptron_predict", groups, lambda case: _check_perceptron(fn, case)), points)
+    return core.score_groups("perceptron_predict", groups, lambda case: _check_perceptron(fn, case), points)
 
 
 # ------------------------------------------------------------ dense_param_count
@@ -227,14 +211,14 @@ def _check_count(fn, case) -> None:
 
 
 def public_dense_param_count(fn) -> None:
-    _numpy_only(fn, (4, 4), 2, True)
+    core.call_without_tensorflow(fn, (4, 4), 2, True)
     for case in [((28, 28), 128, True), ((784,), 10, False), ((32, 32, 3), 100, True)]:
         _check_count(fn, case)
     print("dense_param_count: the public cases pass.")
 
 
 def hidden_dense_param_count(fn, points: float = 1) -> float:
-    _numpy_only(fn, (3, 5, 2), 7, False)
+    core.call_without_tensorflow(fn, (3, 5, 2), 7, False)
     rng = np.random.default_rng(33)
 
     def shapes(ndim, count, high):
@@ -249,7 +233,7 @@ def hidden_dense_param_count(fn, points: float = 1) -> float:
         core.CaseGroup("bias=False", [(s, int(rng.integers(1, 100)), False) for s in shapes(2, 2, 50) + shapes(3, 2, 20)]),
         core.CaseGroup("one input or one unit", [((1,), 1, True), ((1,), 5, False), ((28, 28), 1, True)]),
     ]
-    return earned(core.score_groups("dense_param_count", groups, lambda case: _check_count(fn, case)), points)
+    return core.score_groups("dense_param_count", groups, lambda case: _check_count(fn, case), points)
 
 
 # ------------------------------------------------------------------ shift_images
@@ -302,14 +286,14 @@ def _check_shift(fn, case) -> None:
 
 
 def public_shift_images(fn) -> None:
-    _numpy_only(fn, np.ones((1, 3, 3)), 1, 0)
+    core.call_without_tensorflow(fn, np.ones((1, 3, 3)), 1, 0)
     for case in [((1, 4, 5), 1, 0, np.uint8, 0), ((1, 4, 5), 0, 2, np.uint8, 1), ((2, 5, 5), -2, 1, np.float32, 2)]:
         _check_shift(fn, case)
     print("shift_images: the public cases pass.")
 
 
 def hidden_shift_images(fn, points: float = 1) -> float:
-    _numpy_only(fn, np.ones((2, 4, 4, 1)), -1, 2)
+    core.call_without_tensorflow(fn, np.ones((2, 4, 4, 1)), -1, 2)
     rng = np.random.default_rng(44)
 
     def shifts(count, limit):
@@ -330,7 +314,7 @@ def hidden_shift_images(fn, points: float = 1) -> float:
         core.CaseGroup("uint8 images keep their dtype",
                        [((4, 28, 28), 3, -2, np.uint8, 5), ((2, 10, 10, 3), -4, 4, np.uint8, 6)]),
     ]
-    return earned(core.score_groups("shift_images", groups, lambda case: _check_shift(fn, case)), points)
+    return core.score_groups("shift_images", groups, lambda case: _check_shift(fn, case), points)
 
 
 # ---------------------------------------------------------------------- build_mlp
@@ -432,7 +416,7 @@ def hidden_build_mlp(fn, points: float = 1) -> float:
         core.CaseGroup("colour images (H, W, C)", [((7, 5, 3), (12,), 4, "relu", 16), ((4, 4, 2), (6,), 2, "tanh", 17)]),
         core.CaseGroup("no hidden layer (multinomial logistic regression)", [((6, 6), (), 3, "relu", 18)]),
     ]
-    return earned(core.score_groups("build_mlp", groups, lambda case: _check_build_mlp(fn, case)), points)
+    return core.score_groups("build_mlp", groups, lambda case: _check_build_mlp(fn, case), points)
 
 
 # ----------------------------------------------------------- accuracy_under_shift
@@ -546,4 +530,4 @@ def hidden_accuracy_under_shift(fn, points: float = 1) -> float:
         core.CaseGroup("images with channels", [accuracy_case(cases["cnn"], [(0, 0), (3, -1)])]),
         core.CaseGroup("shifts past the border", [accuracy_case(cases["dots"], [(9, 0), (0, -7)])]),
     ]
-    return earned(core.score_groups("accuracy_under_shift", groups, lambda case: _check_accuracy(fn, case)), points)
+    return core.score_groups("accuracy_under_shift", groups, lambda case: _check_accuracy(fn, case), points)

@@ -16,7 +16,6 @@ is exact in any order; only average pooling accumulates rounding.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,38 +24,6 @@ from autograder import core
 from autograder.reference import pooling as reference
 
 FLOAT32 = np.float32
-
-
-def _points(fraction: float, points: float) -> float:
-    """Points earned for ``fraction`` of the groups, rounded down to 3 decimals."""
-    return float(math.floor(fraction * points * 1000 + 1e-9) / 1000)
-
-
-def _call_numpy_only(function, *args, **kwargs):
-    """``core.call_without_tensorflow``, with the stub's NotImplementedError made readable."""
-    try:
-        return core.call_without_tensorflow(function, *args, **kwargs)
-    except NotImplementedError:
-        return core.call_student(function, *args, **kwargs)  # raises the readable CheckFailure
-
-
-def _expect_value_error(function, args: tuple, kwargs: dict, why: str) -> None:
-    """Fail unless ``function(*args, **kwargs)`` raises ValueError."""
-    try:
-        got = core.call_student(function, *args, **kwargs)
-    except ValueError:
-        return
-    except core.CheckFailure:
-        raise
-    except Exception as error:  # noqa: BLE001 - report what the student code raised
-        raise core.CheckFailure(
-            f"expected a ValueError ({why}), got {type(error).__name__}: {error}"
-        ) from None
-    raise core.CheckFailure(
-        f"expected a ValueError ({why}), but it returned "
-        f"{_short(got)}. Check the arguments first and raise ValueError with a message "
-        "that says what was expected."
-    )
 
 
 def _run_public(check_one, cases) -> None:
@@ -137,12 +104,12 @@ def _reference_size(case: SizeCase) -> int | None:
 def check_size_case(function, case: SizeCase) -> None:
     """One case of ``pool_output_size``: a value, or a ValueError for bad arguments."""
     if isinstance(case, BadSizeCase):
-        _expect_value_error(function, case.args, {}, case.why)
+        core.expect_value_error(function, case.args, case.why)
         return
     expected = _reference_size(case)
     if expected is None:
         why = f"padding='valid' with pool={case.pool} > n={case.n}: no window fits"
-        _expect_value_error(function, case.args, {}, why)
+        core.expect_value_error(function, case.args, why)
         return
     try:
         got = core.call_student(function, *case.args)
@@ -180,7 +147,7 @@ PUBLIC_SIZE_CASES = [
 
 def public_pool_output_size(pool_output_size) -> None:
     """Fast checks with teaching messages; raises CheckFailure at the first problem."""
-    _call_numpy_only(pool_output_size, 4, 2, 2, "valid")
+    core.call_without_tensorflow(pool_output_size, 4, 2, 2, "valid")
     _run_public(lambda case: check_size_case(pool_output_size, case), PUBLIC_SIZE_CASES)
     print(f"pool_output_size: {len(PUBLIC_SIZE_CASES)} public checks pass.")
 
@@ -222,11 +189,10 @@ def _size_groups() -> list[core.CaseGroup]:
 
 def hidden_pool_output_size(pool_output_size, points: float = 1.0) -> float:
     """Seeded cases in groups against TensorFlow's output shapes; returns the points earned."""
-    _call_numpy_only(pool_output_size, 4, 2, 2, "valid")
-    fraction = core.score_groups(
-        "pool_output_size", _size_groups(), lambda case: check_size_case(pool_output_size, case)
+    core.call_without_tensorflow(pool_output_size, 4, 2, 2, "valid")
+    return core.score_groups(
+        "pool_output_size", _size_groups(), lambda case: check_size_case(pool_output_size, case), points
     )
-    return _points(fraction, points)
 
 
 # ====================================================================== pool2d
@@ -377,7 +343,7 @@ class BadPoolCase:
 
 def check_bad_pool_case(function, case: BadPoolCase) -> None:
     x = np.ones(case.x_shape, dtype=FLOAT32)
-    _expect_value_error(function, (x,), case.kwargs, case.why)
+    core.expect_value_error(function, (x,), case.why, case.kwargs)
 
 
 BAD_POOL_CASES = [
@@ -419,7 +385,7 @@ PUBLIC_POOL_CASES = [
 
 def public_pool2d(pool2d) -> None:
     """Fast checks with teaching messages; raises CheckFailure at the first problem."""
-    _call_numpy_only(pool2d, LECTURE_EXAMPLE.make_input(), 2, stride=2)
+    core.call_without_tensorflow(pool2d, LECTURE_EXAMPLE.make_input(), 2, stride=2)
     _run_public(lambda case: _check_any(pool2d, case), PUBLIC_POOL_CASES)
     print(f"pool2d: {len(PUBLIC_POOL_CASES)} public checks pass.")
 
@@ -484,9 +450,8 @@ def _pool_groups() -> list[core.CaseGroup]:
 
 def hidden_pool2d(pool2d, points: float = 1.0) -> float:
     """Seeded random cases in groups against TensorFlow; returns the points earned."""
-    _call_numpy_only(pool2d, LECTURE_EXAMPLE.make_input(), 2, stride=2)
-    fraction = core.score_groups("pool2d", _pool_groups(), lambda case: _check_any(pool2d, case))
-    return _points(fraction, points)
+    core.call_without_tensorflow(pool2d, LECTURE_EXAMPLE.make_input(), 2, stride=2)
+    return core.score_groups("pool2d", _pool_groups(), lambda case: _check_any(pool2d, case), points)
 
 
 # ========================================================== global_average_pool
@@ -545,14 +510,14 @@ THREE_D_INPUT = _ThreeDInput()
 def _check_gap_any(function, case) -> None:
     if case is THREE_D_INPUT:
         x = np.ones((4, 4, 3), dtype=FLOAT32)
-        _expect_value_error(function, (x,), {}, "x must be 4-D (N, H, W, C)")
+        core.expect_value_error(function, (x,), "x must be 4-D (N, H, W, C)")
     else:
         check_gap_case(function, case)
 
 
 def public_global_average_pool(global_average_pool) -> None:
     """Fast checks with teaching messages; raises CheckFailure at the first problem."""
-    _call_numpy_only(global_average_pool, np.ones((1, 2, 2, 1), dtype=FLOAT32))
+    core.call_without_tensorflow(global_average_pool, np.ones((1, 2, 2, 1), dtype=FLOAT32))
     cases = [GapCase((1, 3, 3, 1), seed=1), GapCase((2, 4, 5, 3), seed=2), THREE_D_INPUT]
     _run_public(lambda case: _check_gap_any(global_average_pool, case), cases)
     print(f"global_average_pool: {len(cases)} public checks pass.")
@@ -560,14 +525,13 @@ def public_global_average_pool(global_average_pool) -> None:
 
 def hidden_global_average_pool(global_average_pool, points: float = 1.0) -> float:
     """Seeded random cases in groups against Keras; returns the points earned."""
-    _call_numpy_only(global_average_pool, np.ones((1, 2, 2, 1), dtype=FLOAT32))
+    core.call_without_tensorflow(global_average_pool, np.ones((1, 2, 2, 1), dtype=FLOAT32))
     groups = [
         core.CaseGroup("one image, one channel", [GapCase((1, 5, 5, 1), 11), GapCase((1, 2, 7, 1), 12)]),
         core.CaseGroup("batches and channels", [GapCase((4, 6, 6, 8), 13), GapCase((3, 5, 4, 2), 14)]),
         core.CaseGroup("1x1 spatial and non-square", [GapCase((2, 1, 1, 5), 15), GapCase((2, 3, 9, 4), 16)]),
         core.CaseGroup("a 3-D input raises ValueError", [THREE_D_INPUT]),
     ]
-    fraction = core.score_groups(
-        "global_average_pool", groups, lambda case: _check_gap_any(global_average_pool, case)
+    return core.score_groups(
+        "global_average_pool", groups, lambda case: _check_gap_any(global_average_pool, case), points
     )
-    return _points(fraction, points)
