@@ -216,9 +216,9 @@ def load_cached(key: str, config: dict | None = None) -> TrainedCNN | None:
     if not (weights_path.is_file() and record_path.is_file()):
         return None
     record = json.loads(record_path.read_text())
-    model = compile_fashion_cnn(build_fashion_cnn(), config)
-    model.load_weights(weights_path)
-    return TrainedCNN(model, record["history"], record["metrics"])
+    model = build_fashion_cnn()
+    model.load_weights(weights_path)  # before compile: the saved optimiser state is not needed
+    return TrainedCNN(compile_fashion_cnn(model, config), record["history"], record["metrics"])
 
 
 @contextlib.contextmanager
@@ -240,8 +240,8 @@ def _exclusive(lock_path: Path):
 def load_fashion_cnn(train_if_missing: bool = True, verbose: int = 2) -> TrainedCNN:
     """The trained course CNN: ``(model, history, metrics)``, from the cache or trained now.
 
-    Training (10 epochs, about 7 minutes of CPU time: 3-4 minutes on 2 idle cores) happens only when no cached
-    weights match the current architecture and configuration; with
+    Training (10 epochs, about 7 minutes of CPU time: 3-4 minutes on 2 idle cores)
+    happens only when no cached weights match the current architecture and configuration; with
     ``train_if_missing=False`` a missing cache raises ``FileNotFoundError``.
     """
     key = cache_key()
