@@ -98,11 +98,18 @@ def test_solution_scores_full_marks(solution, exercise):
     assert getattr(checks, f"hidden_{exercise}")(solution[exercise]) == 1.0
 
 
+def test_hidden_checks_return_the_cell_points(solution):
+    """nbgrader reads the last value of a test cell as points, not as a fraction."""
+    assert checks.hidden_separable_param_saving(solution["separable_param_saving"], points=3) == 3.0
+    score = checks.hidden_separable_param_saving(WRONG_IMPLEMENTATIONS["separable_param_saving"][3], points=2)
+    assert 0 < score < 2.0
+
+
 @pytest.mark.slow
 def test_solution_training_scores_full_marks(solution):
     function = solution["train_on_subset"]
     checks.public_train_on_subset(function)
-    assert checks.hidden_train_on_subset(function) == 1.0
+    assert checks.hidden_train_on_subset(function, points=2) == 2.0
     run = checks.run_training(function)
     assert run["held_out_accuracy"] >= checks.ACCURACY_THRESHOLDS[-1] + 0.02  # margin
 
