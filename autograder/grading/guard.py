@@ -147,10 +147,7 @@ def take_snapshot() -> dict:
         "numpy": (numpy, _module_snapshot(numpy, GUARDED_NUMPY)),
         "numpy.testing": (numpy.testing, _module_snapshot(numpy.testing)),
     }
-    for name in FRAMEWORK_NAMESPACES:
-        module = _resolve(name)
-        if module is not None:
-            watched[name] = (module, _module_snapshot(module))
+    extend_snapshot(watched)
     for name, module in list(sys.modules.items()):
         if name == "autograder" or name.startswith("autograder."):
             if name.startswith("autograder.grading"):
@@ -160,6 +157,15 @@ def take_snapshot() -> dict:
                 if isinstance(value, type) and value.__module__ == name:
                     watched[f"{name}.{attr}"] = (value, _class_snapshot(value))
     return watched
+
+
+def extend_snapshot(watched: dict) -> None:
+    """Add the framework namespaces imported since the last call (TF loads lazily)."""
+    for name in FRAMEWORK_NAMESPACES:
+        if name not in watched:
+            module = _resolve(name)
+            if module is not None:
+                watched[name] = (module, _module_snapshot(module))
 
 
 def compare(snapshot: dict) -> list[str]:
@@ -192,6 +198,7 @@ def install_guard(settings: dict) -> None:
 
     def verify(nonce: str, label: str) -> None:
         payload = {"changes": compare(snapshot), "events": list(_EVENTS)}
+        extend_snapshot(snapshot)  # TensorFlow first imported by a check: watch it from now on
         payload["signature"] = sign(key, nonce, label, {k: payload[k] for k in ("changes", "events")})
         publish({GUARD_MIME: payload}, {})
 

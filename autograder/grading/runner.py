@@ -155,13 +155,11 @@ def _job(cohort: Cohort, sub: intake.Submission, template_dir: Path, hidden: lis
 def _preload(chapter: str) -> list[str]:
     """Imported by the kernel before student code, so the guard's snapshot covers them.
 
-    TensorFlow joins when the chapter has references (they import it lazily): a
-    student who patches ``tf.nn.conv2d`` would otherwise change the reference itself.
+    TensorFlow is not preloaded (untouched notebooks would pay its import): the guard
+    adds it to the snapshot at the first guard cell after it appears, and the static
+    scan catches direct assignments such as ``tf.nn.conv2d = ...`` made before that.
     """
-    modules = ["cnnvision", "numpy", "autograder.core", f"autograder.checks.{chapter}"]
-    if (sandbox.REPO_ROOT / "autograder" / "reference" / f"{chapter}.py").is_file():
-        modules[2:2] = ["tensorflow", "keras"]
-    return modules
+    return ["cnnvision", "numpy", "autograder.core", f"autograder.checks.{chapter}"]
 
 
 def _progress(total: int, enabled: bool):
