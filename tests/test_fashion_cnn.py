@@ -46,13 +46,13 @@ def fake_training(monkeypatch, tmp_path):
     monkeypatch.setenv("CNNVISION_CACHE", str(tmp_path))
     calls = []
 
-    def fake_train(config=None, verbose=2):
-        calls.append(config)
+    def fake_train_and_cache(key, verbose=2):
+        calls.append(key)
         model = fashion_cnn.compile_fashion_cnn(fashion_cnn.build_fashion_cnn())
         history = {"loss": [1.0], "accuracy": [0.5], "val_loss": [1.1], "val_accuracy": [0.4]}
-        return fashion_cnn.TrainedCNN(model, history, {"test_accuracy": 0.5})
+        fashion_cnn.save_trained(fashion_cnn.TrainedCNN(model, history, {"test_accuracy": 0.5}), key)
 
-    monkeypatch.setattr(fashion_cnn, "train_fashion_cnn", fake_train)
+    monkeypatch.setattr(fashion_cnn, "train_and_cache", fake_train_and_cache)
     return calls
 
 
