@@ -24,7 +24,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # Tests and builds run with the network blocked for anything but loopback.
 OFFLINE := CNNVISION_BLOCK_NETWORK=1 PYTHONPATH=$(CURDIR)/tests/netguard
 
-.PHONY: help install data lint unit notebooks check-notebooks nbval test book grade bench bench-grade clean
+.PHONY: help install data models lint unit notebooks check-notebooks nbval test book grade bench bench-grade clean
 
 help:
 	@echo "make book      build the book into _build/html (installs what it needs)"
@@ -44,10 +44,15 @@ install: $(VENV)/.installed data
 data:
 	@bash scripts/install_data.sh
 
+# The course CNN trained on Fashion-MNIST, cached (keyed by its code and config)
+# and reused by the book, the notebooks and later chapters: train it once, up front.
+models: install
+	$(OFFLINE) $(PY) -c "from cnnvision.fashion_cnn import load_fashion_cnn; load_fashion_cnn()"
+
 lint: install
 	$(BIN)/ruff check .
 
-unit: install
+unit: models
 	$(OFFLINE) $(BIN)/pytest -q -n $(JOBS) --dist loadgroup tests
 
 notebooks: install
@@ -61,10 +66,10 @@ check-notebooks: notebooks
 	@test -z "$$(git status --porcelain --untracked-files=all -- notebooks/)" || \
 	  (echo "untracked files in notebooks/: run 'make notebooks' and commit them."; exit 1)
 
-nbval: install
+nbval: models
 	$(OFFLINE) $(BIN)/pytest -q -p no:cacheprovider --nbval-lax -n $(JOBS) --dist loadscope solutions/
 
-book: install
+book: models
 	$(OFFLINE) $(BIN)/jupyter-book build . -W --keep-going --all
 	@echo "Book built: $(CURDIR)/_build/html/index.html"
 
