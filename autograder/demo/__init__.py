@@ -47,7 +47,9 @@ def build_demo_cohort(chapter: str, target: Path, source_root: Path) -> Path:
     source = nbformat.read(source_root / chapter / f"{chapter}.ipynb", as_version=4)
     complete = _filled(release, source)
     tampered = copy.deepcopy(complete)
-    tampered.cells.insert(2, nbformat.v4.new_code_cell(TAMPER_CELL))
+    tamper_cell = nbformat.v4.new_code_cell(TAMPER_CELL)
+    tamper_cell.id = "demo-tamper"  # fixed, so a re-run sees the same file and keeps its grade
+    tampered.cells.insert(2, tamper_cell)
     notebooks = {
         "demo_complete": complete, "demo_first_only": _filled(release, source, only_first=True),
         "demo_untouched": release, "demo_tamper": tampered,
