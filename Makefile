@@ -32,6 +32,7 @@ help:
 	@echo "make notebooks regenerate notebooks/ (student versions) from solutions/"
 	@echo "make grade CHAPTER=convolution [SUBMISSIONS=path]  grade a cohort"
 	@echo "make bench     time conv2d loop / fast / TensorFlow"
+	@echo "make bench-grade  40 submissions: sequential nbgrader autograde vs make grade"
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -76,7 +77,11 @@ book: models
 test: lint check-notebooks unit nbval book
 
 grade: install
-	$(OFFLINE) $(PY) -m autograder grade $(CHAPTER) $(SUBMISSIONS)
+	@test -n "$(CHAPTER)" || { echo "usage: make grade CHAPTER=convolution [SUBMISSIONS=folder-or-zip] [WORKERS=n]"; exit 1; }
+	$(OFFLINE) $(PY) -m autograder grade $(CHAPTER) $(SUBMISSIONS) $(if $(WORKERS),--workers $(WORKERS))
+
+bench-grade: install
+	$(OFFLINE) $(PY) -m autograder.bench_grade --n 40 --workers 2
 
 bench: install
 	$(OFFLINE) $(PY) -m autograder.bench
