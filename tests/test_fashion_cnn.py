@@ -28,7 +28,7 @@ def test_cache_key_changes_with_the_builder_source(monkeypatch):
 
 
 @pytest.mark.parametrize("field, value", [("epochs", 1), ("batch_size", 64), ("seed", 1),
-                                          ("optimizer", "sgd")])
+                                          ("optimizer", "sgd"), ("steps_per_execution", 1)])
 def test_cache_key_changes_with_the_training_config(field, value):
     config = dict(fashion_cnn.TRAINING_CONFIG, **{field: value})
     assert fashion_cnn.cache_key(config) != fashion_cnn.cache_key()
