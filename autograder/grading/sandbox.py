@@ -23,12 +23,11 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from cnnvision._quiet import QUIET_ENV
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 QUIET_KERNEL_ENV = {
-    "TF_CPP_MIN_LOG_LEVEL": "3",
-    "TF_ENABLE_ONEDNN_OPTS": "0",
-    "TF_FORCE_GPU_ALLOW_GROWTH": "true",
-    "KERAS_BACKEND": "tensorflow",
+    **QUIET_ENV,  # the variables that keep TensorFlow off stderr
     "PYTHONWARNINGS": "ignore",
     "MPLBACKEND": "Agg",
     "CNNVISION_BLOCK_NETWORK": "1",
