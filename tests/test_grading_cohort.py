@@ -98,6 +98,15 @@ def cohort_cases(release) -> dict:
         "reads_solutions": ({nb: build(release, CORRECT, extra_after={"setup": [
             f"try:\n    print(open({str(SOURCE_NOTEBOOK)!r}).read()[:100])\nexcept OSError:\n    pass"]})},
                             3.0, ["refused"], False),
+        "reads_other_workers": ({nb: build(release, CORRECT, extra_after={"setup": [
+            "import os\nfor name in ['../../private/launcher.json', '../../private/course']:\n"
+            "    try:\n        open(name).read()\n    except OSError:\n        pass\n"
+            "for other in os.listdir('../../..'):\n    try:\n"
+            "        os.listdir(os.path.join('../../..', other, 'live', 'kernel'))\n"
+            "    except OSError:\n        pass"]})}, 3.0,
+                                ["private/launcher.json", "live/kernel"], False),
+        "kills_launcher": ({nb: build(release, CORRECT, extra_after={"setup": [
+            "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)"]})}, 3.0, [], False),
         "tamper_numpy": ({nb: build(release, WRONG, extra_after=tamper)}, 0.0,
                          ["IntegrityError"], True),
         "tamper_core": ({nb: build(release, WRONG, extra_after={"setup": [

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import signal
+import sys
+import time
+import types
 import zipfile
 
 import nbformat
 import numpy as np
+import psutil
 import pytest
 
-from autograder.grading import cli, feedback, guard, intake, integrity
+from autograder.grading import cli, feedback, guard, intake, integrity, launcher, sandbox
 
 
 def _nb(*cells):
@@ -131,6 +138,23 @@ def test_guard_sees_a_patched_tensorflow_op():
     assert guard.compare(snapshot) == []
 
 
+def test_guard_accepts_a_lazy_module_replaced_by_the_module_it_loads(monkeypatch):
+    class Lazy(types.ModuleType):
+        pass
+
+    owner = types.ModuleType("owner")
+    monkeypatch.setitem(sys.modules, "owner", owner)
+    owner.sub = Lazy("owner.sub")
+    snapshot = {"owner": (owner, guard._module_snapshot(owner))}
+    owner.sub = types.ModuleType("owner.sub")  # what TensorFlow's LazyLoader does on first use
+    assert guard.compare(snapshot) == []
+    owner.sub = types.ModuleType("fake")  # a different module is still a replacement
+    assert guard.compare(snapshot) == ["owner.sub was replaced or deleted"]
+    plain = {"owner": (owner, guard._module_snapshot(owner))}
+    owner.sub = types.ModuleType("fake")  # a plain module replaced by another plain one
+    assert guard.compare(plain) == ["owner.sub was replaced or deleted"]
+
+
 def test_guard_signature_depends_on_the_verdict():
     key = b"k" * 32
     clean = guard.sign(key, "n", "before:t", {"changes": [], "events": []})
@@ -160,3 +184,60 @@ def test_cli_rejects_bad_arguments_clearly(tmp_path):
         cli.main(["grade", "fixture", str(tmp_path), "--workers", "0"])
     with pytest.raises(SystemExit, match="expected a folder or a .zip"):
         cli.main(["grade", "fixture", str(tmp_path / "nope")])
+
+
+# --------------------------------------------------------------------- launcher
+def test_forked_kernel_handle_sees_a_process_that_is_not_its_child():
+    pid = os.fork()
+    if pid == 0:
+        time.sleep(60)
+        os._exit(0)
+    try:
+        handle = launcher.ForkedKernel(pid)
+        assert handle.poll() is None
+        with pytest.raises(Exception, match="timed out"):
+            handle.wait(timeout=0.2)
+        handle.kill()
+        assert handle.wait(timeout=5) == -1  # a zombie counts as gone
+    finally:
+        os.waitpid(pid, 0)
+    handle.send_signal(signal.SIGTERM)  # no error on a process that is gone
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the launcher forks (Linux)")
+def test_launcher_is_kept_while_it_answers_and_replaced_when_frozen_or_killed(monkeypatch):
+    monkeypatch.setattr(launcher, "REPLY_TIMEOUT", 1.0)
+    slot = sandbox.make_slots(1)[0]
+    settings = sandbox.launcher_settings(slot, [], ["numpy"], 1000, use_namespaces=False)
+    worker_side = launcher.Launcher()
+    try:
+        worker_side.ensure(slot, settings)
+        first = worker_side.popen.pid
+        worker_side.ensure(slot, settings)
+        assert worker_side.popen.pid == first
+        os.kill(first, signal.SIGSTOP)  # what a student's kernel could do to its parent
+        worker_side.ensure(slot, settings)
+        second = worker_side.popen.pid
+        assert second != first and not psutil.pid_exists(first)
+        worker_side.popen.kill()
+        worker_side.popen.wait()
+        worker_side.ensure(slot, settings)
+        assert worker_side.popen.pid not in (first, second)
+        assert worker_side._ask({"ping": True}, 5.0) == {"pong": True}
+    finally:
+        worker_side.stop()
+        shutil.rmtree(slot.root.parent)
+    assert worker_side.popen is None
+
+
+def test_launcher_settings_hide_the_other_slots_and_the_private_folder():
+    slots = sandbox.make_slots(3)
+    try:
+        settings = sandbox.launcher_settings(slots[1], ["/solutions"], [], 10, use_namespaces=True)
+        assert settings["hidden_roots"] == ["/solutions", str(slots[0].root), str(slots[2].root),
+                                            str(slots[1].private)]
+        assert settings["allowed_write_roots"] == [str(slots[1].kernel), str(slots[1].home),
+                                                   str(slots[1].tmp)]
+        assert oct(slots[1].root.parent.stat().st_mode & 0o777) == "0o700"
+    finally:
+        shutil.rmtree(slots[0].root.parent)

@@ -5,8 +5,10 @@
 * ``template``      the chapter's source + gradebook, made once
 * ``runner``        N worker subprocesses at a time, time and memory backstops, records
 * ``worker``        one submission: nbgrader ``Autograde`` in a scratch course
-* ``sandbox``       scratch folders, kernelspec, Linux namespaces when available
-* ``kernel_boot``   the grading kernel's entry point; ``guard``: audit hook and tamper guard
+* ``sandbox``       each worker's slot folders, kernelspec, Linux namespaces when available
+* ``kernel_boot``   the slot's kernel launcher: sandboxed and preloaded once, forks a kernel per
+                    submission; ``launcher``: its worker side (a jupyter_client provisioner)
+* ``guard``         audit hook and tamper guard, installed in every forked kernel
 * ``preprocessors`` guard cells, deadline, dead kernels; ``integrity``: static scan
 * ``feedback``      hidden tests removed; ``records``: JSON, CSV; ``report``: HTML
 """

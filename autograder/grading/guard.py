@@ -180,9 +180,15 @@ def compare(snapshot: dict) -> list[str]:
         current = vars(owner)
         for attr, original in attributes.items():
             now = current.get(attr, getattr(owner, attr, None)) if name != "builtins" else current.get(attr)
-            if now is not original:
+            if now is not original and not _same_lazy_module(original, now):
                 changes.append(f"{name}.{attr} was replaced or deleted")
     return changes
+
+
+def _same_lazy_module(original, now) -> bool:
+    """TensorFlow and Keras replace lazy-loader placeholders by the module they load."""
+    return (isinstance(original, types.ModuleType) and isinstance(now, types.ModuleType)
+            and type(original) is not types.ModuleType and original.__name__ == now.__name__)
 
 
 def sign(key: bytes, nonce: str, label: str, payload: dict) -> str:

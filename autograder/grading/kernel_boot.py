@@ -1,19 +1,28 @@
-"""Entry point of the grading kernel: sandbox, guard, then an ordinary IPython kernel.
+"""The kernel launcher (zygote): sandbox once, import once, then fork one kernel per submission.
 
-Started by the kernelspec the worker writes (see :mod:`autograder.grading.sandbox`)::
+Each grading worker starts one launcher and keeps it for the whole cohort::
 
-    [unshare -Urnm --] python -m autograder.grading.kernel_boot SETTINGS -f CONNECTION_FILE
+    [unshare -Urnm --] python -m autograder.grading.kernel_boot SETTINGS
 
 1. Reads its settings (JSON) and, inside fresh user/mount/network namespaces,
-   hides the solutions, the gradebook and other students' work behind empty
-   tmpfs mounts and makes the repository read-only; then re-executes itself in
-   a nested user namespace that holds no capability over those mounts.
-2. Installs an audit hook (cannot be removed from Python): no network but
-   loopback, no writes outside the submission's scratch folders, no reads of
-   hidden folders, no new programs.
-3. Imports the course library, numpy and the chapter's checks, and snapshots
-   them (:mod:`autograder.grading.guard`) before any student code runs.
-4. Starts ipykernel with C-level output discarded and Python output capped per cell.
+   hides the solutions, the gradebook, other students' work and the other
+   workers' folders behind empty tmpfs mounts and makes the repository
+   read-only; then re-executes itself in a nested user namespace that holds
+   no capability over those mounts.
+2. Imports what the kernels need (the course library, numpy, the chapter's
+   checks, TensorFlow on Linux, ipykernel): the 5-10 s a fresh kernel spends
+   importing TensorFlow is paid once per worker, not once per submission.
+3. Serves fork requests on the socket it inherited (fd ``AUTOGRADER_ZYGOTE_FD``):
+   one JSON line ``{"connection_file", "guard_key", "cwd"}`` -> ``{"pid"}``.
+   The launcher cannot be ptraced by its kernels (not dumpable) and adopts
+   whatever they leave behind (child subreaper) so the worker can kill it.
+
+In the forked child, before any student code: its own session, the audit hook
+(cannot be removed from Python: no network but loopback, no writes outside
+the submission's folders, no reads of hidden folders, no new programs without
+namespaces), the guard's snapshot of the checking machinery
+(:mod:`autograder.grading.guard`), C-level output discarded, Python output
+capped per cell; then an ordinary IPython kernel.
 """
 
 from __future__ import annotations
@@ -23,16 +32,19 @@ import json
 import os
 import resource
 import signal
+import socket
 import subprocess
 import sys
 
 SETTINGS_FD_ENV = "AUTOGRADER_SETTINGS_FD"
+ZYGOTE_FD_ENV = "AUTOGRADER_ZYGOTE_FD"
+PR_SET_CHILD_SUBREAPER, PR_SET_DUMPABLE = 36, 4
 
 
-def _read_settings(argv: list[str]) -> tuple[dict, list[str]]:
+def _read_settings() -> dict:
     fd_text = os.environ.pop(SETTINGS_FD_ENV)
     with os.fdopen(int(fd_text), "r") as handle:
-        return json.load(handle), argv
+        return json.load(handle)
 
 
 def _mount_private_view(settings: dict) -> None:
@@ -49,15 +61,31 @@ def _mount_private_view(settings: dict) -> None:
             mount("-t", "tmpfs", "-o", "size=1m,mode=000", "none", path)
 
 
-def _reexec_without_capabilities(handle, rest: list[str]) -> None:
+def _reexec_without_capabilities(handle) -> None:
     """Continue in a nested user namespace: no capability over the mounts above."""
     handle.seek(0)
     os.set_inheritable(handle.fileno(), True)
     env = dict(os.environ, **{SETTINGS_FD_ENV: str(handle.fileno())})
-    argv = ["unshare", "-U", "--", sys.executable, "-m", "autograder.grading.kernel_boot", *rest]
+    argv = ["unshare", "-U", "--", sys.executable, "-m", "autograder.grading.kernel_boot"]
     os.execvpe("unshare", argv, env)
 
 
+def _prctl(option: int, value: int) -> None:
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)
+
+
+def _preload(modules: list[str]) -> None:
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - a chapter without checks yet, a broken import
+            pass
+
+
+# ------------------------------------------------------------------ the kernel
 def _limit_resources(settings: dict) -> None:
     limit = int(settings.get("file_size_limit", 256 * 2**20))
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an oversized write fails instead of killing
@@ -71,42 +99,69 @@ def _discard_c_level_output() -> None:
     os.close(devnull)
 
 
-def _preload(modules: list[str]) -> None:
-    for name in modules:
-        try:
-            importlib.import_module(name)
-        except Exception:  # noqa: BLE001 - a chapter without checks yet, a broken import
-            pass
-
-
-def main(argv: list[str]) -> None:
-    if os.environ.get(SETTINGS_FD_ENV):  # second stage, inside the sandbox
-        settings, rest = _read_settings(argv)
-    else:
-        handle = open(argv[0])  # noqa: SIM115 - kept open across exec, then hidden
-        settings, rest = json.load(handle), argv[1:]
-        if settings.get("namespaces"):
-            _mount_private_view(settings)
-            _reexec_without_capabilities(handle, rest)
-        handle.close()
+def run_kernel(settings: dict, connection_file: str) -> None:
+    """Sandbox this process (audit hook, guard, output cap) and run an IPython kernel."""
     from autograder.grading import guard
 
     _limit_resources(settings)
     if not os.environ.get("AUTOGRADER_KERNEL_DEBUG"):
         _discard_c_level_output()
     guard.install_audit_hook(settings)
-    _preload(settings.get("preload", []))
 
     from ipykernel.kernelapp import IPKernelApp
 
     app = IPKernelApp.instance()
-    app.initialize([
-        *rest,
-        "--IPKernelApp.capture_fd_output=False",
-    ])
+    app.initialize(["-f", connection_file, "--IPKernelApp.capture_fd_output=False"])
     guard.cap_output(app.shell, int(settings.get("output_cap", 200_000)))
     guard.install_guard(settings)
     app.start()
+
+
+def _kernel_child(settings: dict, request: dict, channel: socket.socket) -> None:
+    """In the forked child: never returns (the kernel's exit ends the process)."""
+    status = 1
+    try:
+        channel.close()
+        os.setsid()
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        _prctl(PR_SET_DUMPABLE, 1)  # the worker reads its memory use from /proc
+        os.chdir(request["cwd"])
+        run_kernel({**settings, "guard_key": request["guard_key"]}, request["connection_file"])
+        status = 0
+    finally:
+        os._exit(status)
+
+
+def serve(settings: dict, channel: socket.socket) -> None:
+    """Answer fork requests until the worker closes the socket."""
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the system
+    _prctl(PR_SET_CHILD_SUBREAPER, 1)
+    _prctl(PR_SET_DUMPABLE, 0)
+    reader = channel.makefile("r")
+    for line in reader:
+        request = json.loads(line)
+        if request.get("ping"):
+            channel.sendall(b'{"pong": true}\n')
+            continue
+        pid = os.fork()
+        if pid == 0:
+            _kernel_child(settings, request, channel)
+        channel.sendall(json.dumps({"pid": pid}).encode() + b"\n")
+
+
+def main(argv: list[str]) -> None:
+    if os.environ.get(SETTINGS_FD_ENV):  # second stage, inside the sandbox
+        settings = _read_settings()
+    else:
+        handle = open(argv[0])  # noqa: SIM115 - kept open across exec, then hidden
+        settings = json.load(handle)
+        if settings.get("namespaces"):
+            _mount_private_view(settings)
+            _reexec_without_capabilities(handle)
+        handle.close()
+    channel = socket.socket(fileno=int(os.environ.pop(ZYGOTE_FD_ENV)))
+    _preload(settings.get("preload", []))
+    serve(settings, channel)
 
 
 if __name__ == "__main__":

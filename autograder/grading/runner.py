@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import queue
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -23,6 +24,8 @@ import nbformat
 import psutil
 
 from . import intake, records, sandbox, template
+
+BACKSTOP_MARGIN_MB = 2048  # the worker and its launcher, above the kernel's own limit
 
 
 @dataclass
@@ -60,6 +63,23 @@ def content_digest(origin: Path, source_digest: str) -> str:
         digest.update(str(path.relative_to(origin.parent)).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()
+
+
+def _family_memory(process: psutil.Process) -> int:
+    """Resident memory of a worker, its launcher and kernels (shared pages counted once: PSS)."""
+    try:
+        family = [process, *process.children(recursive=True)]
+    except psutil.Error:
+        return 0
+    total = 0
+    for member in family:
+        try:
+            total += member.memory_full_info().pss
+        except psutil.AccessDenied:  # the launcher is not dumpable
+            total += member.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
 
 
 def _kill_tree(process: psutil.Process) -> None:
@@ -111,27 +131,27 @@ class Worker:
         self.popen.stdin.write(f"{job_path}\n")
         self.popen.stdin.flush()
         killed = self._wait(result_path, started + limits.submission_timeout + 90,
-                            (limits.memory_mb + 1024) << 20)
+                            (limits.memory_mb + BACKSTOP_MARGIN_MB) << 20)
         seconds = time.time() - started
         if killed or not result_path.is_file():
             reason = {"time limit": f"the submission ran past {limits.submission_timeout} s",
-                      "memory limit": f"grading used more than {limits.memory_mb + 1024} MB"}.get(
+                      "memory limit": "grading used more than "
+                                      f"{limits.memory_mb + BACKSTOP_MARGIN_MB} MB"}.get(
                 killed, "the grading worker stopped without a result")
             return {"fatal": reason, "fatal_kind": killed or "worker crashed"}, seconds
         return json.loads(result_path.read_text()), seconds
 
     def _wait(self, result_path: Path, deadline: float, memory: int) -> str | None:
         process = psutil.Process(self.popen.pid)
+        polls = 0
         while not result_path.is_file():
             if self.popen.poll() is not None:
                 return None
-            time.sleep(0.1)
+            time.sleep(0.05)
+            polls += 1
             killed = "time limit" if time.time() > deadline else None
-            try:
-                if sum(p.memory_info().rss for p in [process, *process.children(True)]) > memory:
-                    killed = "memory limit"
-            except psutil.Error:
-                pass
+            if polls % 10 == 0 and _family_memory(process) > memory:  # PSS: read twice a second
+                killed = "memory limit"
             if killed:
                 _kill_tree(process)
                 self.popen.wait()
@@ -153,13 +173,17 @@ def _job(cohort: Cohort, sub: intake.Submission, template_dir: Path, hidden: lis
 
 
 def _preload(chapter: str) -> list[str]:
-    """Imported by the kernel before student code, so the guard's snapshot covers them.
+    """Imported once by the slot's launcher, before any kernel is forked from it.
 
-    TensorFlow is not preloaded (untouched notebooks would pay its import): the guard
-    adds it to the snapshot at the first guard cell after it appears, and the static
-    scan catches direct assignments such as ``tf.nn.conv2d = ...`` made before that.
+    The guard's snapshot in each kernel covers them. TensorFlow and Keras come
+    with chapters that have checks (their references run on TensorFlow), on
+    Linux only: forking a process that loaded TensorFlow is not safe on macOS.
     """
-    return ["cnnvision", "numpy", "autograder.core", f"autograder.checks.{chapter}"]
+    modules = ["cnnvision", "numpy", "autograder.core", f"autograder.checks.{chapter}"]
+    checks = Path(__file__).resolve().parents[1] / "checks" / f"{chapter}.py"
+    if checks.is_file() and sys.platform.startswith("linux"):
+        modules += ["tensorflow", "keras"]
+    return [*modules, "ipykernel.kernelapp", "IPython", "matplotlib"]
 
 
 def _progress(total: int, enabled: bool):
@@ -199,8 +223,9 @@ def grade_cohort(cohort: Cohort, submissions: Path) -> dict:
         else:
             out_dir = Path(tempfile.mkdtemp(prefix=f"{sub.student}-", dir=runs))
             jobs.put((sub, digest, out_dir, _job(cohort, sub, template_dir, hidden, out_dir)))
-    threads = [threading.Thread(target=_serve, args=(jobs, done, cohort.limits, runs), daemon=True)
-               for _ in range(min(cohort.workers, max(1, jobs.qsize())))]
+    slots = sandbox.make_slots(min(cohort.workers, max(1, jobs.qsize())))
+    threads = [threading.Thread(target=_serve, args=(jobs, done, cohort.limits, runs, slot),
+                                daemon=True) for slot in slots]
     for thread in threads:
         thread.start()
     with _progress(len(todo), cohort.progress) as bar:
@@ -214,6 +239,7 @@ def grade_cohort(cohort: Cohort, submissions: Path) -> dict:
             bar.update()
     for thread in threads:
         thread.join()
+    shutil.rmtree(slots[0].root.parent, ignore_errors=True)
     all_records = store.load_all()
     csv_path = records.export_csv(all_records, release, cohort.grades_dir / "grades.csv")
     from . import report
@@ -224,8 +250,9 @@ def grade_cohort(cohort: Cohort, submissions: Path) -> dict:
             "csv": str(csv_path), "report": str(report_path), "records": all_records}
 
 
-def _serve(jobs: queue.Queue, done: queue.Queue, limits: Limits, log_dir: Path) -> None:
-    """One pool thread: a persistent worker grades jobs until the queue is empty."""
+def _serve(jobs: queue.Queue, done: queue.Queue, limits: Limits, log_dir: Path,
+           slot: sandbox.Slot) -> None:
+    """One pool thread: a persistent worker grades jobs in its slot until the queue is empty."""
     worker = Worker(log_dir)
     try:
         while True:
@@ -233,6 +260,7 @@ def _serve(jobs: queue.Queue, done: queue.Queue, limits: Limits, log_dir: Path) 
                 sub, digest, out_dir, job = jobs.get_nowait()
             except queue.Empty:
                 return
+            job["slot_dir"] = str(slot.root)
             try:
                 result, seconds = worker.run(job, limits)
             except Exception as error:  # noqa: BLE001 - one bad submission never stops the batch

@@ -1,13 +1,18 @@
-"""The scratch folders of one submission, and the kernel that runs its code.
+"""The folders of a grading worker's slot, and the settings of the kernels it forks.
 
-Layout of a scratch folder (mode 0700, under the system temp dir)::
+The runner makes one folder per worker under a private temp folder (mode
+0700); each worker keeps its kernel launcher (:mod:`autograder.grading.kernel_boot`)
+for the whole cohort, so every path a kernel sees is fixed per slot::
 
-    course/    nbgrader course: source/, submitted/, autograded/, feedback/, gradebook.db
-    kernel/    the kernel's working folder: a copy of the student's folder, nothing else
-    home/ tmp/ HOME and TMPDIR of the kernel
-    runtime/   connection file and ipc sockets (the kernel has no network, not even loopback)
-    jupyter/   the kernelspec that starts :mod:`autograder.grading.kernel_boot`
-    private/   kernel settings (hidden from the kernel once it has read them)
+    slot<i>/live/kernel/   the kernel's working folder: a copy of the student's folder
+    slot<i>/live/home/ tmp/  HOME and TMPDIR of the kernel
+    slot<i>/live/runtime/  connection file and ipc sockets (no network, not even loopback)
+    slot<i>/private/       hidden from kernels: course/ (nbgrader's source, submitted,
+                           autograded, feedback, gradebook.db), jupyter/ (kernelspec),
+                           the launcher's settings, nbgrader's log
+
+Kernels of slot ``i`` see neither ``private/`` nor the other slots, nor the
+solutions, the workspace and the submissions folder.
 """
 
 from __future__ import annotations
@@ -15,7 +20,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import secrets
 import shutil
 import subprocess
 import sys
@@ -54,61 +58,70 @@ def namespaces_available() -> bool:
         return False
 
 
+
 @dataclass
-class Scratch:
+class Slot:
     root: Path
 
+    LIVE = ("kernel", "home", "tmp", "runtime")
+    PRIVATE = ("course", "jupyter")
+
     def __getattr__(self, name: str) -> Path:
-        if name in ("course", "kernel", "home", "tmp", "runtime", "jupyter", "private"):
+        if name in self.LIVE:
+            return self.root / "live" / name
+        if name in self.PRIVATE:
+            return self.root / "private" / name
+        if name in ("live", "private"):
             return self.root / name
         raise AttributeError(name)
 
     @classmethod
-    def create(cls) -> Scratch:
-        root = Path(tempfile.mkdtemp(prefix="autograde-"))
-        os.chmod(root, 0o700)
-        scratch = cls(root)
-        for name in ("course", "kernel", "home", "tmp", "runtime", "jupyter", "private"):
-            (root / name).mkdir()
-        return scratch
+    def create(cls, root: Path) -> Slot:
+        slot = cls(Path(root))
+        for name in (*cls.LIVE, *cls.PRIVATE):
+            getattr(slot, name).mkdir(parents=True, exist_ok=True)
+        os.chmod(slot.root, 0o700)
+        return slot
 
-    def remove(self) -> None:
-        shutil.rmtree(self.root, ignore_errors=True)
+    def clear(self) -> None:
+        """Empty the kernel's folders and the private course (one submission at a time)."""
+        for name in (*self.LIVE, "course"):
+            shutil.rmtree(getattr(self, name), ignore_errors=True)
+            getattr(self, name).mkdir(parents=True)
 
 
-def prepare_kernel(
-    scratch: Scratch, hidden_roots: list[Path], preload: list[str], output_cap: int,
-    use_namespaces: bool,
-) -> dict:
-    """Write the kernel's settings and kernelspec; return the environment for the worker.
+def make_slots(count: int) -> list[Slot]:
+    """``count`` slot folders side by side in a fresh private temp folder."""
+    base = Path(tempfile.mkdtemp(prefix="autograde-"))
+    return [Slot.create(base / f"slot{index}") for index in range(count)]
 
-    Returns the environment variables the worker must set before nbgrader starts
-    the kernel, plus ``guard_key`` (the HMAC key shared with the kernel's guard).
-    """
-    settings = {
+
+def kernel_env(slot: Slot) -> dict:
+    return {**QUIET_KERNEL_ENV, "HOME": str(slot.home), "TMPDIR": str(slot.tmp),
+            "MPLCONFIGDIR": str(slot.tmp / "mpl")}
+
+
+def launcher_settings(slot: Slot, hidden_roots: list[str], preload: list[str], output_cap: int,
+                      use_namespaces: bool) -> dict:
+    """What the slot's kernel launcher enforces (the same for every submission it grades)."""
+    others = sorted(str(p) for p in slot.root.parent.iterdir() if p != slot.root)
+    return {
         "namespaces": use_namespaces,
-        "allowed_write_roots": [str(scratch.kernel), str(scratch.home), str(scratch.tmp)],
-        "hidden_roots": [str(p) for p in [*hidden_roots, scratch.course, scratch.private]],
+        "allowed_write_roots": [str(slot.kernel), str(slot.home), str(slot.tmp)],
+        "hidden_roots": [*hidden_roots, *others, str(slot.private)],
         "readonly_roots": [str(REPO_ROOT)] if use_namespaces else [],
         "preload": preload,
         "block_programs": not use_namespaces,
         "output_cap": output_cap,
-        "guard_key": secrets.token_hex(32),
     }
-    settings_path = scratch.private / "settings.json"
-    settings_path.write_text(json.dumps(settings))
-    argv = [sys.executable, "-m", "autograder.grading.kernel_boot", str(settings_path),
-            "-f", "{connection_file}"]
-    if use_namespaces:
-        argv = ["unshare", "-Urnm", "--", *argv]
-    spec_dir = scratch.jupyter / "kernels" / "python3"
-    spec_dir.mkdir(parents=True)
-    spec = {"argv": argv, "display_name": "Python 3 (grading)", "language": "python",
-            "env": {**QUIET_KERNEL_ENV, "HOME": str(scratch.home), "TMPDIR": str(scratch.tmp),
-                    "MPLCONFIGDIR": str(scratch.tmp / "mpl")}}
+
+
+def write_kernelspec(slot: Slot) -> dict:
+    """The kernelspec nbclient looks up; returns the worker's environment for nbgrader."""
+    spec_dir = slot.jupyter / "kernels" / "python3"
+    spec_dir.mkdir(parents=True, exist_ok=True)
+    spec = {"argv": ["forked-by-autograder", "-f", "{connection_file}"],
+            "display_name": "Python 3 (grading)", "language": "python",
+            "interrupt_mode": "signal"}
     (spec_dir / "kernel.json").write_text(json.dumps(spec))
-    return {
-        "env": {"JUPYTER_PATH": str(scratch.jupyter), "JUPYTER_RUNTIME_DIR": str(scratch.runtime)},
-        "guard_key": settings["guard_key"],
-        "ipc_prefix": str(scratch.runtime / "kernel"),
-    }
+    return {"JUPYTER_PATH": str(slot.jupyter), "JUPYTER_RUNTIME_DIR": str(slot.runtime)}

@@ -1,18 +1,22 @@
-"""Grade one submission in its own scratch course (run as a subprocess by the runner).
+"""Grade one submission in the worker's slot (the runner keeps one worker process per slot).
 
     python -m autograder.grading.worker JOB.json
 
 The job names the student, the chapter, the submission folder (already checked
 by :mod:`autograder.grading.intake`), the template course (source notebook and
-a gradebook made by ``nbgrader generate_assignment``), the limits and the
-output folder. The worker writes ``result.json``, ``autograded.ipynb`` and
-``feedback.html`` there and always exits 0 when it could write a result.
+a gradebook made by ``nbgrader generate_assignment``), the worker's slot
+folder, the limits and the output folder. The worker writes ``result.json``,
+``autograded.ipynb`` and ``feedback.html`` there and always exits 0 when it
+could write a result. Kernels come from the slot's launcher
+(:mod:`autograder.grading.launcher`), started at the first job and kept.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import secrets
 import shutil
 import sys
 import threading
@@ -22,6 +26,7 @@ from pathlib import Path
 import psutil
 
 from . import feedback, sandbox
+from .launcher import ACTIVE, LauncherError
 from .preprocessors import STATE, is_test_cell
 
 
@@ -33,16 +38,24 @@ def _copy_tree(source: Path, target: Path, skip_notebooks: bool = False) -> None
             shutil.copyfile(path, destination)
 
 
-def _watch_memory(limit_bytes: int, stop: threading.Event) -> None:
-    """Kill the kernel (every descendant) when their resident memory passes the limit."""
-    me = psutil.Process()
-    while not stop.wait(0.2):
+def _unique_memory(processes: list[psutil.Process]) -> int:
+    """Memory the kernels own (USS): pages shared with the launcher are not theirs."""
+    total = 0
+    for process in processes:
         try:
-            children = me.children(recursive=True)
-            rss = sum(child.memory_info().rss for child in children)
+            total += process.memory_full_info().uss
+        except psutil.AccessDenied:
+            total += process.memory_info().rss
         except psutil.Error:
-            continue
-        if rss > limit_bytes:
+            pass
+    return total
+
+
+def _watch_memory(limit_bytes: int, stop: threading.Event) -> None:
+    """Kill the kernel (every descendant) when the memory it owns passes the limit."""
+    while not stop.wait(0.2):
+        children = ACTIVE.kernel_processes()
+        if _unique_memory(children) > limit_bytes:
             STATE["stop_kind"] = "memory limit"
             STATE["stop_reason"] = f"the kernel passed the memory limit of {limit_bytes >> 20} MB"
             for child in children:
@@ -52,7 +65,7 @@ def _watch_memory(limit_bytes: int, stop: threading.Event) -> None:
                     pass
 
 
-def _config(job: dict, scratch: sandbox.Scratch, kernel: dict):
+def _config(job: dict, slot: sandbox.Slot):
     from nbconvert.preprocessors import ClearMetadataPreprocessor
     from nbgrader.preprocessors import (
         AssignLatePenalties,
@@ -66,9 +79,9 @@ def _config(job: dict, scratch: sandbox.Scratch, kernel: dict):
     from .preprocessors import CollectGuards, GuardedExecute, InjectGuards
 
     c = Config()
-    c.CourseDirectory.root = str(scratch.course)
+    c.CourseDirectory.root = str(slot.course)
     c.CourseDirectory.course_id = "cnn-vision"
-    c.CourseDirectory.db_url = f"sqlite:///{scratch.course / 'gradebook.db'}"
+    c.CourseDirectory.db_url = f"sqlite:///{slot.course / 'gradebook.db'}"
     c.CourseDirectory.assignment_id = job["chapter"]
     c.CourseDirectory.student_id = job["student"]
     c.Autograde.autograde_preprocessors = [
@@ -77,12 +90,13 @@ def _config(job: dict, scratch: sandbox.Scratch, kernel: dict):
     ]
     c.OverwriteCells.add_missing_cells = True
     c.GuardedExecute.timeout = int(job["cell_timeout"])
-    c.GuardedExecute.kernel_cwd = str(scratch.kernel)
+    c.GuardedExecute.kernel_cwd = str(slot.kernel)
+    c.GuardedExecute.kernel_manager_class = "autograder.grading.launcher.ForkingKernelManager"
     c.GuardedExecute.deadline = time.time() + float(job["submission_timeout"])
     c.GuardedExecute.startup_timeout = 120
-    c.CollectGuards.guard_key = kernel["guard_key"]
+    c.CollectGuards.guard_key = ACTIVE.guard_key
     c.KernelManager.transport = "ipc"
-    c.KernelManager.ip = kernel["ipc_prefix"]
+    c.KernelManager.ip = str(slot.runtime / "kernel")
     return c
 
 
@@ -108,26 +122,26 @@ def _run_nbgrader(converter_class, config, log_path: Path) -> str | None:
     return None
 
 
-def _static_scan(job: dict, scratch: sandbox.Scratch) -> dict:
+def _static_scan(job: dict, slot: sandbox.Slot) -> dict:
     import nbformat
 
     from .integrity import scan_notebook
 
     chapter = job["chapter"]
-    source = nbformat.read(scratch.course / "source" / chapter / f"{chapter}.ipynb", as_version=4)
+    source = nbformat.read(slot.course / "source" / chapter / f"{chapter}.ipynb", as_version=4)
     locked = {c.metadata.nbgrader["grade_id"] for c in source.cells
               if c.get("metadata", {}).get("nbgrader", {}).get("locked")}
-    submitted = scratch.course / "submitted" / job["student"] / chapter / f"{chapter}.ipynb"
+    submitted = slot.course / "submitted" / job["student"] / chapter / f"{chapter}.ipynb"
     try:
         return scan_notebook(nbformat.read(submitted, as_version=4), locked)
     except Exception:  # noqa: BLE001 - intake already checked the notebook
         return {}
 
 
-def _grades(job: dict, scratch: sandbox.Scratch) -> dict:
+def _grades(job: dict, slot: sandbox.Slot) -> dict:
     from nbgrader.api import Gradebook
 
-    url = f"sqlite:///{scratch.course / 'gradebook.db'}"
+    url = f"sqlite:///{slot.course / 'gradebook.db'}"
     with Gradebook(url, "cnn-vision") as gradebook:
         notebook = gradebook.find_submission_notebook(job["chapter"], job["chapter"], job["student"])
         return {
@@ -174,22 +188,42 @@ def _cell_errors(nb) -> list[str]:
     return errors
 
 
-def _write_feedback(job: dict, scratch: sandbox.Scratch, config, log_path: Path, out: Path) -> str:
+def _write_feedback(job: dict, slot: sandbox.Slot, config, log_path: Path, out: Path) -> str:
     import nbformat
     from nbgrader.converters import GenerateFeedback
 
-    autograded = scratch.course / "autograded" / job["student"] / job["chapter"]
+    autograded = slot.course / "autograded" / job["student"] / job["chapter"]
     notebook_path = autograded / f"{job['chapter']}.ipynb"
     nb = nbformat.read(notebook_path, as_version=4)
     hidden = feedback.strip_hidden_tests(nb)
     nbformat.write(nb, notebook_path)
     error = _run_nbgrader(GenerateFeedback, config, log_path)
-    html_path = scratch.course / "feedback" / job["student"] / job["chapter"] / f"{job['chapter']}.html"
+    html_path = slot.course / "feedback" / job["student"] / job["chapter"] / f"{job['chapter']}.html"
     if error or not html_path.is_file():
         return f"feedback not written: {error}"
     text, redacted = feedback.redact_html(html_path.read_text(), hidden)
     (out / "feedback.html").write_text(text)
     return f"{redacted} hidden lines redacted from the HTML" if redacted else ""
+
+
+def _stage(job: dict, slot: sandbox.Slot) -> None:
+    """Copy the template course and the submission into the (emptied) slot."""
+    slot.clear()
+    template = Path(job["template_dir"])
+    _copy_tree(template / "source", slot.course / "source")
+    shutil.copyfile(template / "gradebook.db", slot.course / "gradebook.db")
+    submission = Path(job["submission_dir"])
+    _copy_tree(submission, slot.course / "submitted" / job["student"] / job["chapter"])
+    _copy_tree(submission, slot.kernel)
+    _copy_tree(template / "source" / job["chapter"], slot.kernel, skip_notebooks=True)
+
+
+def _start_launcher(job: dict, slot: sandbox.Slot) -> None:
+    os.environ.update(sandbox.write_kernelspec(slot))
+    settings = sandbox.launcher_settings(slot, job["hidden_roots"], job["preload"],
+                                         int(job["output_cap"]), bool(job["namespaces"]))
+    ACTIVE.ensure(slot, settings)
+    ACTIVE.guard_key = secrets.token_hex(32)  # a new key for every submission
 
 
 def grade(job: dict) -> dict:
@@ -198,48 +232,42 @@ def grade(job: dict) -> dict:
 
     out = Path(job["out_dir"])
     out.mkdir(parents=True, exist_ok=True)
-    scratch = sandbox.Scratch.create()
+    slot = sandbox.Slot(Path(job["slot_dir"]))
     stop = threading.Event()
     try:
-        template = Path(job["template_dir"])
-        _copy_tree(template / "source", scratch.course / "source")
-        shutil.copyfile(template / "gradebook.db", scratch.course / "gradebook.db")
-        submission = Path(job["submission_dir"])
-        _copy_tree(submission, scratch.course / "submitted" / job["student"] / job["chapter"])
-        _copy_tree(submission, scratch.kernel)
-        _copy_tree(template / "source" / job["chapter"], scratch.kernel, skip_notebooks=True)
-        kernel = sandbox.prepare_kernel(
-            scratch, [Path(p) for p in job["hidden_roots"]], job["preload"],
-            int(job["output_cap"]), bool(job["namespaces"]),
-        )
-        import os
-
-        os.environ.update(kernel["env"])
-        config = _config(job, scratch, kernel)
-        STATE["static"] = _static_scan(job, scratch)
+        _stage(job, slot)
+        try:
+            _start_launcher(job, slot)
+        except LauncherError as error:
+            return {"fatal": f"grader error: {error}"[:800], "fatal_kind": "grader"}
+        config = _config(job, slot)
+        STATE["static"] = _static_scan(job, slot)
         threading.Thread(target=_watch_memory, args=(int(job["memory_mb"]) << 20, stop),
                          daemon=True).start()
-        log_path = scratch.root / "nbgrader.log"
+        log_path = slot.private / "nbgrader.log"
         error = _run_nbgrader(Autograde, config, log_path)
         stop.set()
-        notebook_path = (scratch.course / "autograded" / job["student"] / job["chapter"]
+        ACTIVE.kill_kernels()
+        notebook_path = (slot.course / "autograded" / job["student"] / job["chapter"]
                          / f"{job['chapter']}.ipynb")
         result = {"nbgrader_error": error, "stop_kind": STATE["stop_kind"],
                   "stop_reason": STATE["stop_reason"], "events": STATE["events"],
                   "guards": STATE["guards"], "grades": {}, "outcomes": {}}
         if notebook_path.is_file():
-            result["grades"] = _grades(job, scratch)
+            result["grades"] = _grades(job, slot)
             nb = nbformat.read(notebook_path, as_version=4)
             result["outcomes"] = _cell_outcomes(nb)
             result["cell_errors"] = _cell_errors(nb)
             shutil.copyfile(notebook_path, out / "autograded.ipynb")
-            result["feedback_note"] = _write_feedback(job, scratch, config, log_path, out)
+            result["feedback_note"] = _write_feedback(job, slot, config, log_path, out)
         if log_path.is_file():
             result["log_tail"] = log_path.read_text(errors="replace")[-2000:]
+            log_path.unlink()
         return result
     finally:
         stop.set()
-        scratch.remove()
+        ACTIVE.kill_kernels()
+        slot.clear()
 
 
 def run_job(job_path: Path) -> None:
@@ -260,11 +288,17 @@ def main(argv: list[str]) -> int:
     import nbgrader.converters  # noqa: F401 - imported once per worker, not once per job
 
     if argv and argv[0] != "-":
-        run_job(Path(argv[0]))
+        try:
+            run_job(Path(argv[0]))
+        finally:
+            ACTIVE.stop()
         return 0
-    for line in sys.stdin:
-        if line.strip():
-            run_job(Path(line.strip()))
+    try:
+        for line in sys.stdin:
+            if line.strip():
+                run_job(Path(line.strip()))
+    finally:
+        ACTIVE.stop()
     return 0
 
 
