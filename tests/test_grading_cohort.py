@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 import nbformat
+import psutil
 import pytest
 
 from autograder.grading import runner, template
@@ -27,6 +28,7 @@ SCALE = "def scale(x, k):\n    return np.asarray(x) * k"
 CORRECT = {"add_arrays": ADD, "scale": SCALE}
 WRONG = {"add_arrays": "def add_arrays(a, b):\n    return a - b",
          "scale": "def scale(x, k):\n    return x"}
+LEFTOVER_SLEEP = "987.654"  # a program a submission leaves running; grading must end it
 HOG = "hog = [b'x' * (40 << 20) + bytes([i % 256]) for i in range(1000)]\n"
 
 
@@ -107,6 +109,9 @@ def cohort_cases(release) -> dict:
                                 ["private/launcher.json", "live/kernel"], False),
         "kills_launcher": ({nb: build(release, CORRECT, extra_after={"setup": [
             "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)"]})}, 3.0, [], False),
+        "leaves_a_process": ({nb: build(release, CORRECT, extra_after={"setup": [
+            "import subprocess\ntry:\n    subprocess.Popen(['sleep', '" + LEFTOVER_SLEEP
+            + "'], start_new_session=True)\nexcept OSError:\n    pass"]})}, 3.0, [], False),
         "tamper_numpy": ({nb: build(release, WRONG, extra_after=tamper)}, 0.0,
                          ["IntegrityError"], True),
         "tamper_core": ({nb: build(release, WRONG, extra_after={"setup": [
@@ -169,6 +174,12 @@ def test_every_case_gets_its_exact_score_and_reason(graded):
     assert not problems, "\n".join(problems)
 
 
+def test_no_process_a_submission_started_outlives_its_grading(graded):
+    leftovers = [p.info["cmdline"] for p in psutil.process_iter(["cmdline"])
+                 if p.info["cmdline"] and LEFTOVER_SLEEP in p.info["cmdline"]]
+    assert leftovers == []
+
+
 def test_correct_submission_has_no_reasons_and_records_versions(graded):
     record = _records(graded[4])["correct"]
     assert record["reasons"] == []
@@ -215,7 +226,7 @@ def test_without_namespaces_the_audit_hook_still_guards(graded, tmp_path):
     """The portable sandbox (macOS, containers without user namespaces): audit hook only."""
     _cohort, _subs, release, cases, _summary = graded
     submissions = tmp_path / "subs"
-    chosen = ("correct", "reads_solutions", "writes_outside", "tamper_numpy")
+    chosen = ("correct", "kills_launcher", "reads_solutions", "writes_outside", "tamper_numpy")
     for student in chosen:
         write_submission(submissions, student, cases[student][0])
     cohort = runner.Cohort(chapter="fixture", workspace=tmp_path / "ws", source_root=SOURCE_ROOT,

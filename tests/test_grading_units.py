@@ -223,7 +223,7 @@ def test_launcher_is_kept_while_it_answers_and_replaced_when_frozen_or_killed(mo
         worker_side.popen.wait()
         worker_side.ensure(slot, settings)
         assert worker_side.popen.pid not in (first, second)
-        assert worker_side._ask({"ping": True}, 5.0) == {"pong": True}
+        assert worker_side._ask({"ping": True}, 5.0) == {"pong": True, "pid": worker_side.popen.pid}
     finally:
         worker_side.stop()
         shutil.rmtree(slot.root.parent)

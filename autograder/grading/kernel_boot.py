@@ -2,9 +2,9 @@
 
 Each grading worker starts one launcher and keeps it for the whole cohort::
 
-    [unshare -Urnm --] python -m autograder.grading.kernel_boot SETTINGS
+    [unshare -Urnmp --kill-child --] python -m autograder.grading.kernel_boot SETTINGS
 
-1. Reads its settings (JSON) and, inside fresh user/mount/network namespaces,
+1. Reads its settings (JSON) and, inside fresh user/mount/network/pid namespaces,
    hides the solutions, the gradebook, other students' work and the other
    workers' folders behind empty tmpfs mounts and makes the repository
    read-only; then re-executes itself in a nested user namespace that holds
@@ -13,9 +13,12 @@ Each grading worker starts one launcher and keeps it for the whole cohort::
    checks, TensorFlow on Linux, ipykernel): the 5-10 s a fresh kernel spends
    importing TensorFlow is paid once per worker, not once per submission.
 3. Serves fork requests on the socket it inherited (fd ``AUTOGRADER_ZYGOTE_FD``):
-   one JSON line ``{"connection_file", "guard_key", "cwd"}`` -> ``{"pid"}``.
-   The launcher cannot be ptraced by its kernels (not dumpable) and adopts
-   whatever they leave behind (child subreaper) so the worker can kill it.
+   one JSON line ``{"connection_file", "guard_key", "cwd"}`` -> ``{"pid"}``
+   (pids as the worker sees them). The launcher cannot be ptraced by its
+   kernels (not dumpable) and adopts whatever they leave behind (child
+   subreaper), so the worker can kill it. With namespaces it is the init of
+   its pid namespace: kernels cannot signal it, and when it ends every
+   process a submission started ends with it.
 
 In the forked child, before any student code: its own session, the audit hook
 (cannot be removed from Python: no network but loopback, no writes outside
@@ -77,6 +80,14 @@ def _prctl(option: int, value: int) -> None:
         ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)
 
 
+def global_pid() -> int:
+    """This process's pid as the worker sees it (``/proc`` is the host's, not the namespace's)."""
+    try:
+        return int(os.readlink("/proc/self"))
+    except (OSError, ValueError):
+        return os.getpid()
+
+
 def _preload(modules: list[str]) -> None:
     for name in modules:
         try:
@@ -117,10 +128,12 @@ def run_kernel(settings: dict, connection_file: str) -> None:
     app.start()
 
 
-def _kernel_child(settings: dict, request: dict, channel: socket.socket) -> None:
+def _kernel_child(settings: dict, request: dict, channel: socket.socket, report: int) -> None:
     """In the forked child: never returns (the kernel's exit ends the process)."""
     status = 1
     try:
+        os.write(report, str(global_pid()).encode())
+        os.close(report)
         channel.close()
         os.setsid()
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -137,15 +150,19 @@ def serve(settings: dict, channel: socket.socket) -> None:
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the system
     _prctl(PR_SET_CHILD_SUBREAPER, 1)
     _prctl(PR_SET_DUMPABLE, 0)
-    reader = channel.makefile("r")
-    for line in reader:
+    pong = json.dumps({"pong": True, "pid": global_pid()}).encode() + b"\n"
+    for line in channel.makefile("r"):
         request = json.loads(line)
         if request.get("ping"):
-            channel.sendall(b'{"pong": true}\n')
+            channel.sendall(pong)
             continue
-        pid = os.fork()
-        if pid == 0:
-            _kernel_child(settings, request, channel)
+        report_read, report_write = os.pipe()
+        if os.fork() == 0:
+            os.close(report_read)
+            _kernel_child(settings, request, channel, report_write)
+        os.close(report_write)
+        with os.fdopen(report_read, "rb") as report:
+            pid = int(report.read() or 0)
         channel.sendall(json.dumps({"pid": pid}).encode() + b"\n")
 
 

@@ -52,6 +52,7 @@ class Launcher:
         self.channel: socket.socket | None = None
         self.settings_key = ""
         self.guard_key = ""
+        self.launcher_pid = 0
         self._buffer = b""
 
     def ensure(self, slot: sandbox.Slot, settings: dict) -> None:
@@ -68,7 +69,7 @@ class Launcher:
         ours, theirs = socket.socketpair()
         argv = [sys.executable, "-m", "autograder.grading.kernel_boot", str(settings_path)]
         if settings["namespaces"]:
-            argv = ["unshare", "-Urnm", "--", *argv]
+            argv = ["unshare", "-Urnmp", "--kill-child", "--", *argv]
         env = {**sandbox.tool_env(), **sandbox.kernel_env(slot), ZYGOTE_FD_ENV: str(theirs.fileno())}
         with open(slot.private / "launcher.log", "ab") as log:
             self.popen = subprocess.Popen(
@@ -78,7 +79,7 @@ class Launcher:
         theirs.close()
         self.channel, self._buffer = ours, b""
         try:
-            self._ask({"ping": True}, START_TIMEOUT)
+            self.launcher_pid = int(self._ask({"ping": True}, START_TIMEOUT)["pid"])
         except LauncherError as error:
             tail = (slot.private / "launcher.log").read_text(errors="replace")[-500:]
             self.stop()
@@ -113,14 +114,17 @@ class Launcher:
 
     def fork(self, connection_file: str, cwd: str) -> int:
         request = {"connection_file": connection_file, "cwd": cwd, "guard_key": self.guard_key}
-        return int(self._ask(request, REPLY_TIMEOUT)["pid"])
+        pid = int(self._ask(request, REPLY_TIMEOUT)["pid"])
+        if pid <= 0:
+            raise LauncherError("the kernel launcher could not fork a kernel")
+        return pid
 
     def kernel_processes(self) -> list[psutil.Process]:
         """The kernels and whatever they started (the launcher adopts orphans)."""
         if self.popen is None:
             return []
         try:
-            return psutil.Process(self.popen.pid).children(recursive=True)
+            return psutil.Process(self.launcher_pid).children(recursive=True)
         except psutil.Error:
             return []
 

@@ -48,10 +48,11 @@ def tool_env() -> dict:
 
 @functools.cache
 def namespaces_available() -> bool:
-    """Whether unprivileged user + mount + network namespaces work here (Linux)."""
+    """Whether unprivileged user, mount, network and pid namespaces work here (Linux)."""
     if not shutil.which("unshare") or not shutil.which("mount"):
         return False
-    probe = ["unshare", "-Urnm", "--", "sh", "-c", "mount -t tmpfs none /mnt && unshare -U true"]
+    probe = ["unshare", "-Urnmp", "--kill-child", "--", "sh", "-c",
+             "mount -t tmpfs none /mnt && unshare -U true"]
     try:
         return subprocess.run(probe, capture_output=True, timeout=10).returncode == 0
     except (OSError, subprocess.SubprocessError):
