@@ -186,6 +186,28 @@ def test_correct_submission_has_no_reasons_and_records_versions(graded):
     assert set(record["environment"]) >= {"device", "tensorflow", "keras", "numpy"}
 
 
+def test_grades_are_in_the_instructor_gradebook_and_hand_grades_survive(graded):
+    from nbgrader.api import Gradebook
+
+    from autograder.grading import gradebook
+
+    cohort, _subs, _release, _cases, summary = graded
+    url = f"sqlite:///{summary['gradebook']}"
+    with Gradebook(url, "cnn-vision") as book:
+        scores = {s.student.id: s.score for s in book.assignment_submissions("fixture")}
+        book.find_grade("test_scale", "fixture", "fixture", "partial").manual_score = 2.0
+        book.db.commit()
+    problems = [f"{r['student']}: {scores.get(r['student'])} != {r['score']}"
+                for r in summary["records"] if abs(scores.get(r["student"], -1) - r["score"]) > 1e-6]
+    assert not problems
+    template_dir = next((cohort.workspace / ".templates").glob("fixture-*"))
+    gradebook.sync(cohort.workspace, template_dir, "fixture", summary["records"])
+    with Gradebook(url, "cnn-vision") as book:
+        grade = book.find_grade("test_scale", "fixture", "fixture", "partial")
+        assert (grade.manual_score, round(grade.auto_score, 3)) == (2.0, 1.332)
+        assert book.find_submission("fixture", "partial").score == pytest.approx(3.0)
+
+
 def test_csv_has_one_row_per_student_and_per_exercise_columns(graded):
     cohort, _subs, _release, cases, summary = graded
     lines = Path(summary["csv"]).read_text().splitlines()

@@ -23,7 +23,7 @@ from pathlib import Path
 import nbformat
 import psutil
 
-from . import intake, records, sandbox, template
+from . import gradebook, intake, records, sandbox, template
 
 BACKSTOP_MARGIN_MB = 2048  # the worker and its launcher, above the kernel's own limit
 
@@ -242,12 +242,14 @@ def grade_cohort(cohort: Cohort, submissions: Path) -> dict:
     shutil.rmtree(slots[0].root.parent, ignore_errors=True)
     all_records = store.load_all()
     csv_path = records.export_csv(all_records, release, cohort.grades_dir / "grades.csv")
+    gradebook_path = gradebook.sync(workspace, template_dir, cohort.chapter, all_records)
     from . import report
 
     report_path = report.write_report(all_records, release, workspace / "reports" / cohort.chapter,
                                       cohort.chapter)
     return {"graded": len(todo), "kept": kept, "seconds": round(time.time() - started, 2),
-            "csv": str(csv_path), "report": str(report_path), "records": all_records}
+            "csv": str(csv_path), "report": str(report_path), "gradebook": str(gradebook_path),
+            "records": all_records}
 
 
 def _serve(jobs: queue.Queue, done: queue.Queue, limits: Limits, log_dir: Path,
