@@ -10,7 +10,8 @@ cohort's complete, first-only and untouched notebooks, cycled), then times
 2. our command with ``--workers`` workers (sandbox, guards, feedback HTML,
    CSV and report included; template gradebook built beforehand, not timed).
 
-Prints seconds per submission for each and the speed-up. Timings on a shared
+Prints seconds per submission for each, the speed-up, and whether both gave
+every submission the same total score (exit status 1 when not). Timings on a shared
 machine are pessimistic; run it on an idle one for numbers you publish.
 """
 
@@ -41,7 +42,7 @@ def make_submissions(chapter: str, n: int, root: Path) -> Path:
     return submissions
 
 
-def time_plain_nbgrader(chapter: str, submissions: Path, root: Path) -> float:
+def time_plain_nbgrader(chapter: str, submissions: Path, root: Path) -> tuple[float, dict]:
     course = root / "plain"
     shutil.copytree(REPO_ROOT / "solutions" / chapter, course / "source" / chapter)
     shutil.copytree(submissions, course / "submitted")
@@ -59,10 +60,15 @@ def time_plain_nbgrader(chapter: str, submissions: Path, root: Path) -> float:
     started = time.perf_counter()
     subprocess.run([*nbgrader, "autograde", chapter, *common], cwd=course, env=tool_env(),
                    capture_output=True)
-    return time.perf_counter() - started
+    seconds = time.perf_counter() - started
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as book:
+        scores = {s.student.id: s.score for s in book.assignment_submissions(chapter)}
+    return seconds, scores
 
 
-def time_ours(chapter: str, submissions: Path, root: Path, workers: int) -> float:
+def time_ours(chapter: str, submissions: Path, root: Path, workers: int) -> tuple[float, dict]:
     workspace = root / "ours"
     template.build_template(REPO_ROOT / "solutions", chapter, workspace)
     cohort = runner.Cohort(chapter=chapter, workspace=workspace,
@@ -71,8 +77,8 @@ def time_ours(chapter: str, submissions: Path, root: Path, workers: int) -> floa
 
     records.environment()  # TensorFlow's import in the parent is not the per-submission cost
     started = time.perf_counter()
-    runner.grade_cohort(cohort, submissions)
-    return time.perf_counter() - started
+    summary = runner.grade_cohort(cohort, submissions)
+    return time.perf_counter() - started, {r["student"]: r["score"] for r in summary["records"]}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,8 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     root = Path(tempfile.mkdtemp(prefix="bench-grade-"))
     try:
         submissions = make_submissions(args.chapter, args.n, root)
-        plain = time_plain_nbgrader(args.chapter, submissions, root)
-        ours = time_ours(args.chapter, submissions, root, args.workers)
+        plain, plain_scores = time_plain_nbgrader(args.chapter, submissions, root)
+        ours, our_scores = time_ours(args.chapter, submissions, root, args.workers)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     print(f"{args.n} submissions of {args.chapter}")
@@ -93,7 +99,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"python -m autograder grade ({args.workers} workers): {ours / args.n:6.2f} s per "
           "submission (sandbox, guards, feedback and report included)")
     print(f"speed-up: {plain / ours:.2f}x")
-    return 0
+    differ = sorted(s for s in plain_scores if abs(plain_scores[s] - our_scores.get(s, -1)) > 1e-6)
+    print(f"same total score as plain nbgrader: {len(plain_scores) - len(differ)} of "
+          f"{len(plain_scores)} submissions" + (f"; differ: {differ}" if differ else ""))
+    return 1 if differ or len(plain_scores) != args.n else 0
 
 
 if __name__ == "__main__":

@@ -55,13 +55,16 @@ class Launcher:
         self.launcher_pid = 0
         self._buffer = b""
 
-    def ensure(self, slot: sandbox.Slot, settings: dict) -> None:
+    def ensure(self, slot: sandbox.Slot, settings: dict) -> float:
+        """Keep or (re)start the launcher; return the seconds a start took (0 when kept)."""
         key = json.dumps(settings, sort_keys=True)
         if key == self.settings_key and self._answers():
-            return
+            return 0.0
+        started = time.monotonic()
         self.stop()
         self._start(slot, settings)
         self.settings_key = key
+        return time.monotonic() - started
 
     def _start(self, slot: sandbox.Slot, settings: dict) -> None:
         settings_path = slot.private / "launcher.json"

@@ -265,6 +265,7 @@ def _serve(jobs: queue.Queue, done: queue.Queue, limits: Limits, log_dir: Path,
             job["slot_dir"] = str(slot.root)
             try:
                 result, seconds = worker.run(job, limits)
+                seconds -= result.get("launcher_seconds", 0.0)  # the worker's start-up, not theirs
             except Exception as error:  # noqa: BLE001 - one bad submission never stops the batch
                 result, seconds = {"fatal": f"grader error: {error}", "fatal_kind": "grader"}, 0.0
             done.put((sub, digest, out_dir, result, seconds))

@@ -218,12 +218,14 @@ def _stage(job: dict, slot: sandbox.Slot) -> None:
     _copy_tree(template / "source" / job["chapter"], slot.kernel, skip_notebooks=True)
 
 
-def _start_launcher(job: dict, slot: sandbox.Slot) -> None:
+def _start_launcher(job: dict, slot: sandbox.Slot) -> float:
+    """Make sure the slot's launcher runs; return the seconds its start took (not the student's)."""
     os.environ.update(sandbox.write_kernelspec(slot))
     settings = sandbox.launcher_settings(slot, job["hidden_roots"], job["preload"],
                                          int(job["output_cap"]), bool(job["namespaces"]))
-    ACTIVE.ensure(slot, settings)
+    seconds = ACTIVE.ensure(slot, settings)
     ACTIVE.guard_key = secrets.token_hex(32)  # a new key for every submission
+    return seconds
 
 
 def grade(job: dict) -> dict:
@@ -237,7 +239,7 @@ def grade(job: dict) -> dict:
     try:
         _stage(job, slot)
         try:
-            _start_launcher(job, slot)
+            launcher_seconds = _start_launcher(job, slot)
         except LauncherError as error:
             return {"fatal": f"grader error: {error}"[:800], "fatal_kind": "grader"}
         config = _config(job, slot)
@@ -252,7 +254,8 @@ def grade(job: dict) -> dict:
                          / f"{job['chapter']}.ipynb")
         result = {"nbgrader_error": error, "stop_kind": STATE["stop_kind"],
                   "stop_reason": STATE["stop_reason"], "events": STATE["events"],
-                  "guards": STATE["guards"], "grades": {}, "outcomes": {}}
+                  "guards": STATE["guards"], "grades": {}, "outcomes": {},
+                  "launcher_seconds": round(launcher_seconds, 2)}
         if notebook_path.is_file():
             result["grades"] = _grades(job, slot)
             nb = nbformat.read(notebook_path, as_version=4)
