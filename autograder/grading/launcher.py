@@ -35,13 +35,30 @@ class LauncherError(RuntimeError):
     """The kernel launcher did not start or stopped answering."""
 
 
-def _kill(processes: list[psutil.Process]) -> None:
+def kill_processes(processes: list[psutil.Process]) -> None:
+    """SIGKILL each process (gone ones are skipped) and wait a little for them to end."""
     for process in processes:
         try:
             process.kill()
         except psutil.Error:
             pass
     psutil.wait_procs(processes, timeout=5)
+
+
+def memory_of(processes: list[psutil.Process], measure: str) -> int:
+    """Sum of ``measure`` (``"uss"``: own pages, ``"pss"``: shared pages split) in bytes.
+
+    Falls back to RSS for a process whose memory map is hidden (the launcher is not dumpable).
+    """
+    total = 0
+    for process in processes:
+        try:
+            total += getattr(process.memory_full_info(), measure)
+        except psutil.AccessDenied:
+            total += process.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
 
 
 class Launcher:
@@ -132,7 +149,7 @@ class Launcher:
             return []
 
     def kill_kernels(self) -> None:
-        _kill(self.kernel_processes())
+        kill_processes(self.kernel_processes())
 
     def stop(self) -> None:
         self.kill_kernels()
@@ -143,7 +160,7 @@ class Launcher:
             try:
                 self.popen.wait(timeout=2)
             except subprocess.TimeoutExpired:
-                _kill([psutil.Process(self.popen.pid)])
+                kill_processes([psutil.Process(self.popen.pid)])
                 self.popen.wait()
         self.popen = None
         self.settings_key = ""

@@ -24,6 +24,7 @@ import nbformat
 import psutil
 
 from . import gradebook, intake, records, sandbox, template
+from .launcher import kill_processes, memory_of
 
 BACKSTOP_MARGIN_MB = 2048  # the worker and its launcher, above the kernel's own limit
 
@@ -65,33 +66,11 @@ def content_digest(origin: Path, source_digest: str) -> str:
     return digest.hexdigest()
 
 
-def _family_memory(process: psutil.Process) -> int:
-    """Resident memory of a worker, its launcher and kernels (shared pages counted once: PSS)."""
+def _family(process: psutil.Process) -> list[psutil.Process]:
     try:
-        family = [process, *process.children(recursive=True)]
+        return [process, *process.children(recursive=True)]
     except psutil.Error:
-        return 0
-    total = 0
-    for member in family:
-        try:
-            total += member.memory_full_info().pss
-        except psutil.AccessDenied:  # the launcher is not dumpable
-            total += member.memory_info().rss
-        except psutil.Error:
-            pass
-    return total
-
-
-def _kill_tree(process: psutil.Process) -> None:
-    try:
-        family = process.children(recursive=True) + [process]
-    except psutil.Error:
-        return
-    for member in family:
-        try:
-            member.kill()
-        except psutil.Error:
-            pass
+        return []
 
 
 class Worker:
@@ -116,7 +95,7 @@ class Worker:
             try:
                 self.popen.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                _kill_tree(psutil.Process(self.popen.pid))
+                kill_processes(_family(psutil.Process(self.popen.pid)))
                 self.popen.wait()
 
     def run(self, job: dict, limits: Limits) -> tuple[dict, float]:
@@ -150,10 +129,11 @@ class Worker:
             time.sleep(0.05)
             polls += 1
             killed = "time limit" if time.time() > deadline else None
-            if polls % 10 == 0 and _family_memory(process) > memory:  # PSS: read twice a second
+            # the worker, its launcher and kernels; PSS counts shared pages once; twice a second
+            if polls % 10 == 0 and memory_of(_family(process), "pss") > memory:
                 killed = "memory limit"
             if killed:
-                _kill_tree(process)
+                kill_processes(_family(process))
                 self.popen.wait()
                 return killed
         return None

@@ -23,10 +23,9 @@ import threading
 import time
 from pathlib import Path
 
-import psutil
-
 from . import feedback, sandbox
-from .launcher import ACTIVE, LauncherError
+from .gradebook import COURSE_ID
+from .launcher import ACTIVE, LauncherError, kill_processes, memory_of
 from .preprocessors import STATE, is_test_cell
 
 
@@ -38,31 +37,17 @@ def _copy_tree(source: Path, target: Path, skip_notebooks: bool = False) -> None
             shutil.copyfile(path, destination)
 
 
-def _unique_memory(processes: list[psutil.Process]) -> int:
-    """Memory the kernels own (USS): pages shared with the launcher are not theirs."""
-    total = 0
-    for process in processes:
-        try:
-            total += process.memory_full_info().uss
-        except psutil.AccessDenied:
-            total += process.memory_info().rss
-        except psutil.Error:
-            pass
-    return total
-
-
 def _watch_memory(limit_bytes: int, stop: threading.Event) -> None:
-    """Kill the kernel (every descendant) when the memory it owns passes the limit."""
+    """Kill the kernel (every descendant) when the memory it owns (USS) passes the limit.
+
+    Pages it shares with the launcher (TensorFlow, numpy...) are not the submission's.
+    """
     while not stop.wait(0.2):
         children = ACTIVE.kernel_processes()
-        if _unique_memory(children) > limit_bytes:
+        if memory_of(children, "uss") > limit_bytes:
             STATE["stop_kind"] = "memory limit"
             STATE["stop_reason"] = f"the kernel passed the memory limit of {limit_bytes >> 20} MB"
-            for child in children:
-                try:
-                    child.kill()
-                except psutil.Error:
-                    pass
+            kill_processes(children)
 
 
 def _config(job: dict, slot: sandbox.Slot):
@@ -80,7 +65,7 @@ def _config(job: dict, slot: sandbox.Slot):
 
     c = Config()
     c.CourseDirectory.root = str(slot.course)
-    c.CourseDirectory.course_id = "cnn-vision"
+    c.CourseDirectory.course_id = COURSE_ID
     c.CourseDirectory.db_url = f"sqlite:///{slot.course / 'gradebook.db'}"
     c.CourseDirectory.assignment_id = job["chapter"]
     c.CourseDirectory.student_id = job["student"]
@@ -142,7 +127,7 @@ def _grades(job: dict, slot: sandbox.Slot) -> dict:
     from nbgrader.api import Gradebook
 
     url = f"sqlite:///{slot.course / 'gradebook.db'}"
-    with Gradebook(url, "cnn-vision") as gradebook:
+    with Gradebook(url, COURSE_ID) as gradebook:
         notebook = gradebook.find_submission_notebook(job["chapter"], job["chapter"], job["student"])
         return {
             grade.name: {"score": float(grade.score or 0.0), "max_score": float(grade.max_score)}
