@@ -34,7 +34,8 @@ CITATION = re.compile(r"arXiv:\S+|\b(?:Table|Figure|Fig\.|Section|Eq\.|Equation|
 # ("VGG16", "ResNet-50", "Conv2D", "float32"), and not followed by letters ("3D", "5th"),
 # except "x" of a size ("28x28").
 NUMBER = re.compile(
-    r"(?<![A-Za-wyz0-9_.])(?<![A-Za-z]x)(?<![A-Za-z]-)(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)(?![0-9]|[A-Za-wyz])(%?)"
+    r"(?<![A-Za-wyz0-9_.])(?<![A-Za-z]x)(?<![A-Za-z]-)"
+    r"(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?(?:e-?\d+)?)(?![0-9]|[A-Za-wyz])(%?)"
 )
 
 
@@ -85,7 +86,7 @@ def code_numbers(code: str) -> set[str]:
 
 
 def exempt(number: str) -> bool:
-    if "." in number:
+    if not number.isdigit():
         return False
     value = int(number)
     return value <= 10 or 1950 <= value <= 2030
@@ -118,10 +119,11 @@ def test_every_number_in_the_prose_is_glued_or_in_the_code(page):
 
 def test_the_rule_catches_a_number_that_the_code_does_not_back():
     page = (
-        "Text: 2.37 times more weights, 141 s, 94% of them, VGG16 and ResNet-50, 3D, 28x28,\n"
+        "Text: 2.37 times more weights, 141 s, 94% of them, VGG16 and ResNet-50, 3D, 28x28, 1e-4,\n"
         "{glue:text}`ratio:.2f` times, $25 C^2$, `conv(3, 17)`, in 2015, arXiv:1704.04861.\n"
         "```{code-cell} ipython3\n---\nmystnb:\n  figure:\n    caption: 62 million parameters\n---\n"
         "assert round(ratio, 2) == 2.37\nseconds = 141\n```\n"
     )
-    assert unbacked_numbers(page) == ["94%", "28", "28", "62"]
-    assert unbacked_numbers(page.replace("seconds = 141", "seconds = 141; share = 0.94; size = 28; m = 62")) == []
+    assert unbacked_numbers(page) == ["94%", "28", "28", "1e-4", "62"]
+    backed = page.replace("seconds = 141", "seconds = 141; share = 0.94; size = 28; m = 62; rtol = 0.0001")
+    assert unbacked_numbers(backed) == []
