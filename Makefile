@@ -24,11 +24,12 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # Tests and builds run with the network blocked for anything but loopback.
 OFFLINE := CNNVISION_BLOCK_NETWORK=1 PYTHONPATH=$(CURDIR)/tests/netguard
 
-.PHONY: help install data models lint unit notebooks check-notebooks nbval test book grade bench bench-grade clean
+.PHONY: help install data models lint unit notebooks check-notebooks nbval test book browser grade bench bench-grade clean
 
 help:
 	@echo "make book      build the book into _build/html (installs what it needs)"
-	@echo "make test      lint, unit tests, notebook checks, strict book build"
+	@echo "make test      lint, unit tests, notebook checks, strict book build, browser test"
+	@echo "make browser   open the built book in headless Chromium, network cut (after make book)"
 	@echo "make notebooks regenerate notebooks/ (student versions) from solutions/"
 	@echo "make grade CHAPTER=convolution [SUBMISSIONS=path]  grade a cohort"
 	@echo "make bench     time conv2d loop / fast / TensorFlow"
@@ -54,7 +55,7 @@ lint: install
 	$(BIN)/ruff check .
 
 unit: models
-	$(OFFLINE) $(BIN)/pytest -q -n $(JOBS) --dist loadgroup tests
+	$(OFFLINE) $(BIN)/pytest -q -n $(JOBS) --dist loadgroup --ignore=tests/browser tests
 
 notebooks: install
 	@for chapter in $(CHAPTERS); do \
@@ -74,7 +75,12 @@ book: models
 	$(OFFLINE) $(BIN)/jupyter-book build . -W --keep-going --all
 	@echo "Book built: $(CURDIR)/_build/html/index.html"
 
-test: lint check-notebooks unit nbval book
+# The built book in Debian's Chromium: maths, images, alt text, links, search, 400 px.
+browser: book
+	@bash scripts/install_browser.sh
+	$(OFFLINE) CNNVISION_BOOK_REQUIRED=1 $(BIN)/pytest -q -p no:cacheprovider tests/browser
+
+test: lint check-notebooks unit nbval book browser
 
 grade: install
 	@test -n "$(CHAPTER)" || { echo "usage: make grade CHAPTER=convolution [SUBMISSIONS=folder-or-zip] [WORKERS=n]"; exit 1; }
