@@ -77,3 +77,23 @@ def test_maths_is_served_from_the_book_not_a_cdn():
     sphinx = CONFIG["sphinx"]
     assert "sphinx-mathjax-offline" in sphinx["extra_extensions"]
     assert "mathjax_path" not in sphinx.get("config", {}), "mathjax_path would load MathJax from elsewhere"
+
+
+def test_set_repository_rewrites_every_copy(tmp_path, capsys):
+    import shutil
+
+    spec = importlib.util.spec_from_file_location("set_repository", ROOT / "scripts" / "set_repository.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for name in ("_config.yml", "README.md", "CONTRIBUTING.md"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    shutil.copytree(ROOT / "solutions", tmp_path / "solutions")
+    module.main("https://github.com/someone/cnn-course.git", root=tmp_path)
+    new = "https://github.com/someone/cnn-course"
+    assert yaml.safe_load((tmp_path / "_config.yml").read_text())["repository"]["url"] == new
+    for chapter in CHAPTERS:
+        assert f"git+{new}\"" in first_code_cell(tmp_path / "solutions" / chapter / f"{chapter}.ipynb")
+    readme = (tmp_path / "README.md").read_text()
+    assert REPOSITORY not in readme and "colab.research.google.com/github/someone/cnn-course/" in readme
+    with pytest.raises(SystemExit):
+        module.main("https://gitlab.com/a/b", root=tmp_path)
