@@ -268,10 +268,11 @@ def expect_value_error(function, args: tuple, what: str, kwargs: dict | None = N
 
 @dataclass
 class CaseGroup:
-    """A named group of cases worth one share of an exercise's points."""
+    """A named group of cases worth ``weight`` shares of an exercise's points (one by default)."""
 
     name: str
     cases: list
+    weight: float = 1.0
 
     def run(self, check_one) -> str | None:
         """Return ``None`` when every case passes, else the first failure message."""
@@ -291,24 +292,90 @@ def score_groups(exercise: str, groups: list[CaseGroup], check_one, points: floa
     """Run every group, print a report, and return the points earned.
 
     nbgrader 0.9.6 reads the number a test cell ends with as the *points*
-    earned (``nbgrader.utils.get_partial_grade``), so this returns the fraction
-    of groups passed times ``points`` (the cell's points), rounded down to
-    three decimals, when at least one group passes.  It raises
-    :class:`CheckFailure` with the whole report when none does, so the
-    feedback shows why.
+    earned (``nbgrader.utils.get_partial_grade``), so this returns the share of
+    the groups' weights passed (each group weighs 1 unless it says otherwise)
+    times ``points`` (the cell's points), rounded down to three decimals, when
+    at least one group passes.  It raises :class:`CheckFailure` with the whole
+    report when none does, so the feedback shows why.
     """
     lines = []
     passed = 0
+    passed_weight = 0.0
+    total_weight = sum(group.weight for group in groups)
     for group in groups:
         failure = group.run(check_one)
+        share = ""
+        if group.weight != 1 and total_weight:
+            share = f" ({group.weight / total_weight * points:.3g} of the {points:g} points)"
         if failure is None:
             passed += 1
-            lines.append(f"  [pass] {group.name}")
+            passed_weight += group.weight
+            lines.append(f"  [pass] {group.name}{share}")
         else:
-            lines.append(f"  [FAIL] {group.name}: {failure}")
-    fraction = passed / len(groups) if groups else 0.0
+            lines.append(f"  [FAIL] {group.name}{share}: {failure}")
+    fraction = passed_weight / total_weight if total_weight else 0.0
     report = f"{exercise}: {passed}/{len(groups)} groups of cases pass\n" + "\n".join(lines)
     if passed == 0:
         raise CheckFailure(report)
     print(report)
     return float(math.floor(fraction * points * 1000 + 1e-9) / 1000)
+
+
+# ------------------------------------------------- lines run (is it vectorised?)
+def _library_roots() -> tuple[str, ...]:
+    """Folders whose code is not the student's: the standard library, installed packages,
+    the grader and the course library (both spellings: as given and with links resolved)."""
+    import site
+    import sysconfig
+
+    roots = {path for key, path in sysconfig.get_paths().items()
+             if key in ("stdlib", "platstdlib", "purelib", "platlib") and path}
+    with contextlib.suppress(Exception):
+        roots.update(site.getsitepackages())
+    with contextlib.suppress(Exception):
+        roots.add(site.getusersitepackages())
+    for package in ("autograder", "cnnvision"):
+        path = getattr(sys.modules.get(package), "__file__", None)
+        if path:
+            roots.add(os.path.dirname(path))
+    spelled = {os.path.abspath(root) for root in roots} | {os.path.realpath(root) for root in roots}
+    return tuple(sorted(root.rstrip(os.sep) + os.sep for root in spelled))
+
+
+def count_lines_run(function, *args, **kwargs) -> tuple[object, int]:
+    """Call ``function`` and count the lines of the *student's* code it runs.
+
+    Returns ``(result, lines)``.  Every line executed by a function whose code
+    is not in the standard library, an installed package, the grader or the
+    course library counts: the function itself, the helpers it calls (other
+    notebook cells), comprehensions and lambdas.  A loop body counts once per
+    iteration, so the count is deterministic and tells a Python loop over the
+    data (it grows with the data) from vectorised numpy (it does not); numpy's
+    own code is not counted.  Uses ``sys.settrace`` and restores the previous
+    tracer (a debugger's) afterwards; the profiler of
+    :func:`call_without_tensorflow` is left alone.
+    """
+    roots = _library_roots()
+    verdicts: dict[str, bool] = {}
+    lines = [0]
+
+    def local(frame, event, arg):
+        if event == "line":
+            lines[0] += 1
+        return local
+
+    def tracer(frame, event, arg):
+        filename = frame.f_code.co_filename
+        student = verdicts.get(filename)
+        if student is None:
+            student = not (filename.startswith("<frozen") or filename.startswith(roots))
+            verdicts[filename] = student
+        return local if student else None
+
+    previous = sys.gettrace()
+    sys.settrace(tracer)
+    try:
+        result = call_student(function, *args, **kwargs)
+    finally:
+        sys.settrace(previous)
+    return result, lines[0]

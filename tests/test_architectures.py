@@ -131,3 +131,23 @@ def test_residual_block_written_with_plus_and_layer_objects_passes():
 # ---------------------------------------------------------------- the student stub
 
 
+
+
+def test_notebook_states_the_points_and_the_hidden_training_rules():
+    """The text tells students what the hidden checks grade: points, threshold, images, time."""
+    import json
+
+    from notebook_code import notebook_path
+
+    cells = json.loads(notebook_path("architectures").read_text())["cells"]
+    text = {c.get("id"): "".join(c["source"]) for c in cells if c["cell_type"] == "markdown"}
+    points = {c["metadata"]["nbgrader"]["grade_id"].removeprefix("test_"): c["metadata"]["nbgrader"]["points"]
+              for c in cells if c["metadata"].get("nbgrader", {}).get("grade")}
+    for exercise, value in points.items():
+        unit = "point" if value == 1 else "points"
+        assert f"`{exercise}(" in text["intro"] and f"({value} {unit})" in text["intro"], exercise
+    assert f"{sum(points.values())} points in all" in text["intro"]
+    low, high = checks.ACCURACY_THRESHOLDS
+    for phrase in (f"**{low:.0%}**", f"**{high:.0%}**", f"**{checks.TIME_BUDGET_S:.0f} s**",
+                   f"**{checks.HELD_OUT_SIZE:,} held-out images**", f"{checks.TRAIN_SIZE:,} Fashion-MNIST"):
+        assert phrase in text["train-intro"], phrase

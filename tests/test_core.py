@@ -117,3 +117,41 @@ def test_expect_value_error():
     core.expect_value_error(strict, (-1,), "n is negative")
     with pytest.raises(core.CheckFailure, match=r"strict\(2,\): expected a ValueError \(n is even\), but it returned 2"):
         core.expect_value_error(strict, (2,), "n is even")
+
+
+def _student_loop(n):
+    total = 0
+    for i in range(n):
+        total += i
+    return total
+
+
+def test_count_lines_run_counts_student_lines_only():
+    _, small = core.count_lines_run(_student_loop, 2)
+    _, large = core.count_lines_run(_student_loop, 12)
+    assert large - small == 20  # two lines per extra iteration (the for line and its body)
+    result, lines = core.count_lines_run(lambda x: np.convolve(x, x), np.ones(50))
+    assert lines == 1 and result.shape == (99,)  # numpy's own Python code is not counted
+
+
+def test_count_lines_run_restores_the_previous_tracer_and_explains_stubs():
+    import sys
+
+    def stub():
+        raise NotImplementedError()
+
+    previous = sys.gettrace()
+    with pytest.raises(core.CheckFailure, match="not implemented"):
+        core.count_lines_run(stub)
+    assert sys.gettrace() is previous
+
+
+def test_group_weights_share_the_points(capsys):
+    groups = [core.CaseGroup("a", [1]), core.CaseGroup("b", [2]), core.CaseGroup("c", [3], weight=2.0)]
+
+    def fails_on_three(case):
+        if case == 3:
+            raise core.CheckFailure("three")
+
+    assert core.score_groups("ex", groups, fails_on_three, points=4) == 2.0
+    assert "[FAIL] c (2 of the 4 points): 3: three" in capsys.readouterr().out

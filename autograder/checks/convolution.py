@@ -98,9 +98,14 @@ def hidden_conv_output_size(fn, points: float = 1.0) -> float:
             _check_output_size(fn, case)
 
     groups = [
-        core.CaseGroup("'valid' padding", random_cases("valid")),
-        core.CaseGroup("'same' padding", random_cases("same")),
-        core.CaseGroup("integer padding (p = 0 included)", random_cases("int") + [(5, 3, 1, 0)]),
+        # The random cases, then one deterministic case per branch of the rule.
+        core.CaseGroup("'valid' padding", random_cases("valid")
+                       + [(8, 3, 2, "valid"), (7, 3, 2, "valid"), (5, 5, 1, "valid"), (5, 5, 3, "valid")]),
+        core.CaseGroup("'same' padding", random_cases("same")
+                       + [(8, 3, 2, "same"), (7, 3, 2, "same"), (6, 4, 1, "same"), (7, 2, 3, "same"),
+                          (3, 7, 2, "same"), (2, 5, 1, "same")]),  # the last two: kernel > input
+        core.CaseGroup("integer padding (p = 0 included)", random_cases("int")
+                       + [(5, 3, 1, 0), (3, 5, 1, 1), (4, 6, 2, 2), (6, 3, 2, 1)]),
         core.CaseGroup("stride larger than the window", [(10, 2, 3, "valid"), (9, 1, 4, "same"), (11, 2, 5, 1)]),
         core.CaseGroup("bad arguments raise ValueError", BAD_SIZE_ARGUMENTS),
     ]
@@ -326,31 +331,60 @@ def hidden_conv2d_groups(seed: int = 404) -> list[core.CaseGroup]:
     def even():
         return tuple(int(v) for v in rng.choice([2, 4], size=2))
 
+    fixed_seeds = iter(range(seed * 100, seed * 100 + 100))
+
+    def fixed(kernel, stride=1, padding="valid", size=(6, 7)):
+        """A deterministic case (2 input, 3 output channels): one branch of the rule, on purpose."""
+        return ConvCase((1, *size, 2), (*kernel, 2, 3), stride, padding, True, next(fixed_seeds))
+
+    # Deterministic 'same' cases, per axis (H, W): pad_total = max((ceil(n/s) - 1) * s + f - n, 0)
+    # is odd on one axis and even on the other, with stride 1 and > 1, and clamped at 0.
+    same_odd_kernels = [
+        fixed((3, 3), 2, "same", (6, 7)),       # H: total 1 (odd), W: total 2 (even)
+        fixed((3, 3), 2, "same", (7, 6)),       # H: 2 (even), W: 1 (odd)
+        fixed((5, 3), (1, 2), "same", (6, 6)),  # H: stride 1, total 4; W: stride 2, total 1
+        fixed((3, 5), (3, 1), "same", (8, 5)),  # H: stride 3, total 1; W: stride 1, total 4
+    ]
+    same_even_kernels = [
+        fixed((2, 4), 1, "same", (5, 6)),       # stride 1: totals 1 and 3 (odd): extra zero after
+        fixed((4, 2), 2, "same", (6, 7)),       # H: 2 (even), W: 1 (odd)
+        fixed((2, 4), 2, "same", (7, 6)),       # H: 1 (odd), W: 2 (even)
+        fixed((2, 2), (2, 1), "same", (6, 5)),  # H: stride 2, total 0; W: stride 1, total 1
+    ]
     return [
-        core.CaseGroup("'valid', odd kernels, stride 1", [case() for _ in range(6)]),
+        core.CaseGroup("'valid', odd kernels, stride 1", [case() for _ in range(6)]
+                       + [fixed((3, 3), size=(3, 3)), fixed((5, 1), size=(5, 4))]),
         core.CaseGroup("even and non-square kernels, 'valid'", [case(even()) for _ in range(3)]
                        + [case((2, 3)), case((3, 1))]),
         core.CaseGroup("strides 2-3 and unequal pairs", [case(stride=s) for s in (2, 3)]
-                       + [case(stride=s) for s in ((1, 2), (3, 2), (2, 1))]),
-        core.CaseGroup("'same', odd kernels", [case(padding="same", stride=s) for s in (1, 1, 2, (1, 3))]),
+                       + [case(stride=s) for s in ((1, 2), (3, 2), (2, 1))]
+                       + [fixed((3, 2), (2, 3), size=(8, 9)), fixed((2, 3), (3, 2), size=(8, 9))]),
+        core.CaseGroup("'same', odd kernels", [case(padding="same", stride=s) for s in (1, 1, 2, (1, 3))]
+                       + same_odd_kernels),
         core.CaseGroup("'same', even kernels (extra zero bottom/right)",
                        [case(even(), padding="same", stride=s) for s in (1, 1, 2, (2, 1))]
-                       + [case((2, 3), padding="same", size=(5, 6))]),
-        core.CaseGroup("integer padding, p = 0 included", [case(padding=p, stride=s) for p, s in ((0, 1), (1, 1), (2, 2), (1, (2, 1)), (3, 3))]),
+                       + [case((2, 3), padding="same", size=(5, 6))] + same_even_kernels),
+        core.CaseGroup("integer padding, p = 0 included", [case(padding=p, stride=s) for p, s in ((0, 1), (1, 1), (2, 2), (1, (2, 1)), (3, 3))]
+                       + [fixed((5, 5), 1, 1, (3, 4)), fixed((3, 3), (2, 1), 2, (4, 5))]),
         core.CaseGroup("stride larger than the window", [case((2, 2), stride=3), case((1, 1), stride=(4, 2)),
-                                                         case((2, 1), stride=3, padding="same")]),
+                                                         case((2, 1), stride=3, padding="same"),
+                                                         fixed((1, 2), 3, "same", (8, 9)),   # totals -1: 0
+                                                         fixed((2, 1), (4, 3), "same", (9, 7))]),
         core.CaseGroup("1x1 inputs and kernels, non-square inputs", [
             case((1, 1), size=(1, 1)), case((1, 1), size=(6, 3)), case((3, 3), size=(3, 8)),
-            case((1, 1), size=(1, 1), padding="same", stride=2), case((2, 2), size=(9, 4), padding=1)]),
+            case((1, 1), size=(1, 1), padding="same", stride=2), case((2, 2), size=(9, 4), padding=1),
+            fixed((5, 3), 1, "same", (2, 2)), fixed((4, 4), 2, "same", (3, 3))]),  # kernel > input
         core.CaseGroup("several channels and batches, with and without bias", [
             case(batch=2, channels=(3, 3)), case(batch=2, channels=(3, 2), bias=False, stride=2),
             case(even(), batch=2, channels=(2, 3), padding="same", bias=False)]),
     ]
 
 
-def _hidden_conv(fn, exercise: str, points: float) -> float:
+def _hidden_conv(fn, exercise: str, points: float, extra_groups=()) -> float:
     core.check_numpy_only(fn, *ConvCase((1, 4, 4, 2), (3, 3, 2, 1), seed=7).arrays(), 2, "same")
-    return core.score_groups(exercise, hidden_conv2d_groups(), lambda case: _check_conv2d(fn, case), points)
+    groups = hidden_conv2d_groups() + list(extra_groups)
+    return core.score_groups(exercise, groups, lambda case: case.check(fn) if isinstance(
+        case, VectorisationCase) else _check_conv2d(fn, case), points)
 
 
 def public_conv2d(fn) -> None:
@@ -361,12 +395,78 @@ def hidden_conv2d(fn, points: float = 1.0) -> float:
     return _hidden_conv(fn, "conv2d", points)
 
 
+# ------------------------------------------------------ conv2d_fast: vectorised?
+# The same layer on two inputs: 4x4 = 16 and 16x16 = 256 output positions (3x3
+# kernel, "valid", stride 1, same batch and channels).  A vectorised conv2d_fast
+# runs the same lines of its own code for both; a Python loop over the output
+# positions (or over their rows or columns) runs its body once more per extra
+# position (row, column).  Loops over the kernel offsets (kh * kw), the images or
+# the channels do not depend on the number of positions and are allowed.
+VECTORISATION_OUTPUTS = ((4, 4), (16, 16))
+VECTORISATION_SHARE = 1 / 3  # of conv2d_fast's points: 1 of 3 in the notebook
+
+
+@dataclass(frozen=True)
+class VectorisationCase:
+    """conv2d_fast on two output sizes: correct results, and lines run that do not grow."""
+
+    outputs: tuple = VECTORISATION_OUTPUTS
+
+    def __repr__(self) -> str:
+        sizes = " and ".join(f"{h}x{w}" for h, w in self.outputs)
+        return f"conv2d_fast on {sizes} output positions (3x3 kernel, 'valid', stride 1)"
+
+    def cases(self) -> list[ConvCase]:
+        return [ConvCase((2, h + 2, w + 2, 3), (3, 3, 3, 4), seed=900 + h) for h, w in self.outputs]
+
+    def lines_run(self, fn) -> list[int]:
+        """Check the results, and return the lines of the student's code run for each size."""
+        counts = []
+        for case in self.cases():
+            x, w, b = case.arrays()
+            got, lines = core.count_lines_run(fn, x.copy(), w.copy(), b.copy(), case.stride, case.padding)
+            expected = core.run_reference(ref.conv2d, x, w, b, case.stride, case.padding)
+            core.assert_close(got, expected, f"{getattr(fn, '__name__', 'conv2d_fast')}({case!r})",
+                              core.tolerance_for(FLOAT))
+            counts.append(lines)
+        return counts
+
+    def verdict(self, counts) -> str:
+        """'' when vectorised, else the explanation."""
+        (h0, w0), (h1, w1) = self.outputs
+        (small, large), extra_rows = counts, min(h1 - h0, w1 - w0)
+        if large - small < extra_rows:
+            return ""
+        return (
+            f"your conv2d_fast ran {small} lines of your code for {h0 * w0} output positions "
+            f"({h0}x{w0}) and {large} for {h1 * w1} ({h1}x{w1}): it loops over output positions "
+            "(or their rows or columns) in Python. Vectorise over the positions: "
+            "sliding_window_view + einsum/tensordot, or im2col + one matrix product "
+            "(a loop over the kh * kw kernel offsets is fine: it does not grow with the image)."
+        )
+
+    def check(self, fn) -> None:
+        message = self.verdict(self.lines_run(fn))
+        if message:
+            raise core.CheckFailure(message)
+
+
 def public_conv2d_fast(fn) -> None:
     _public_conv(fn)
+    message = VectorisationCase().verdict(VectorisationCase().lines_run(fn))
+    if message:
+        print(f"Note: {message}\nThe results are right, but the hidden tests withhold a third of "
+              "the points of conv2d_fast for the loop.")
+    else:
+        print("conv2d_fast: vectorised (the lines it runs do not grow with the number of output positions).")
 
 
 def hidden_conv2d_fast(fn, points: float = 1.0) -> float:
-    return _hidden_conv(fn, "conv2d_fast", points)
+    groups = len(hidden_conv2d_groups())
+    weight = groups * VECTORISATION_SHARE / (1 - VECTORISATION_SHARE)
+    vectorised = core.CaseGroup("no Python loop over output positions (lines run do not grow)",
+                                [VectorisationCase()], weight)
+    return _hidden_conv(fn, "conv2d_fast", points, [vectorised])
 
 
 # ------------------------------------------------------------- count_conv_params

@@ -285,6 +285,22 @@ def _check_shift(fn, case) -> None:
     raise core.CheckFailure(f"{name}: {_first_wrong_pixel(got, expected, dx, dy)}" + (f"\n{hint}" if hint else ""))
 
 
+class _BadShift(Case):
+    """x of a shape shift_images must refuse (not 3-D or 4-D): a ValueError is due."""
+
+
+BAD_SHIFT_SHAPES = [(5, 6), (2, 4, 4, 1, 1), (7,)]
+
+
+def _check_shift_any(fn, case) -> None:
+    if isinstance(case, _BadShift):
+        (shape,) = case
+        core.expect_value_error(fn, (np.ones(shape, np.float32), 1, 0),
+                                f"x of shape {shape} is not (N, H, W) or (N, H, W, C)")
+    else:
+        _check_shift(fn, case)
+
+
 def public_shift_images(fn) -> None:
     core.call_without_tensorflow(fn, np.ones((1, 3, 3)), 1, 0)
     for case in [((1, 4, 5), 1, 0, np.uint8, 0), ((1, 4, 5), 0, 2, np.uint8, 1), ((2, 5, 5), -2, 1, np.float32, 2)]:
@@ -305,16 +321,23 @@ def hidden_shift_images(fn, points: float = 1) -> float:
         core.CaseGroup("vertical shifts (dy only)",
                        [((3, 9, 7), 0, dy, np.float32, i) for i, dy in enumerate((1, -1, 3, -5))]),
         core.CaseGroup("both directions, non-square images",
-                       [((2, 6, 11), dx, dy, np.float32, i) for i, (dx, dy) in enumerate(shifts(5, 5))]),
+                       [((2, 6, 11), dx, dy, np.float32, i) for i, (dx, dy) in enumerate(shifts(5, 5))]
+                       # every sign combination, deterministically
+                       + [((2, 6, 11), dx, dy, np.float32, 10 + i)
+                          for i, (dx, dy) in enumerate(((3, 2), (3, -2), (-4, 1), (-2, -3)))]),
         core.CaseGroup("channels (N, H, W, C)",
                        [((2, 8, 6, c), dx, dy, np.float32, i) for i, (c, (dx, dy)) in enumerate(zip((1, 3, 2), shifts(3, 4), strict=True))]),
         core.CaseGroup("zero shift and shifts past the border",
                        [((2, 5, 6), 0, 0, np.float32, 0), ((2, 5, 6), 6, 0, np.float32, 1),
-                        ((2, 5, 6), 0, -9, np.float32, 2), ((1, 5, 6, 2), 7, 7, np.float32, 3)]),
+                        ((2, 5, 6), 0, -9, np.float32, 2), ((1, 5, 6, 2), 7, 7, np.float32, 3),
+                        ((2, 5, 6), -6, 0, np.float32, 4), ((2, 5, 6), 0, 5, np.float32, 5),
+                        ((2, 5, 6), 5, -4, np.float32, 6)]),
         core.CaseGroup("uint8 images keep their dtype",
                        [((4, 28, 28), 3, -2, np.uint8, 5), ((2, 10, 10, 3), -4, 4, np.uint8, 6)]),
+        core.CaseGroup("x not 3-D or 4-D raises ValueError",
+                       [_BadShift(f"shift_images(x of shape {shape}, 1, 0)", shape) for shape in BAD_SHIFT_SHAPES]),
     ]
-    return core.score_groups("shift_images", groups, lambda case: _check_shift(fn, case), points)
+    return core.score_groups("shift_images", groups, lambda case: _check_shift_any(fn, case), points)
 
 
 # ---------------------------------------------------------------------- build_mlp

@@ -129,6 +129,7 @@ def check_size_case(function, case: SizeCase) -> None:
 BAD_SIZE_CASES = [
     BadSizeCase(5, 2, 2, "full", why="padding must be 'valid' or 'same'"),
     BadSizeCase(3, 4, 1, "valid", why="with 'valid' the window must fit: pool <= n"),
+    BadSizeCase(2, 5, 3, "valid", why="with 'valid' the window must fit: pool <= n"),
     BadSizeCase(5, 0, 1, "valid", why="pool must be a positive int"),
     BadSizeCase(5, 2, 0, "same", why="stride must be a positive int"),
     BadSizeCase(0, 1, 1, "same", why="n must be a positive int"),
@@ -141,7 +142,9 @@ PUBLIC_SIZE_CASES = [
     SizeCase(8, 3, 2, "valid"),
     SizeCase(6, 2, 1, "same"),
     SizeCase(7, 3, 2, "same"),
-    *BAD_SIZE_CASES[:3],
+    SizeCase(3, 3, 2, "valid"),  # a window as large as the input fits once
+    *BAD_SIZE_CASES[:2],
+    BAD_SIZE_CASES[3],
 ]
 
 
@@ -164,20 +167,32 @@ def _size_groups() -> list[core.CaseGroup]:
                 cases.append(SizeCase(n, pool, stride, padding))
         return cases
 
+    def fixed(padding, *triples):
+        return [SizeCase(n, pool, stride, padding) for n, pool, stride in triples]
+
+    # The random cases, then deterministic ones for each branch of the rule: for 'valid',
+    # s dividing n - pool + 1 (where the lecture's formula rounded down is right) and not,
+    # and a window as large as the input; for 'same', s dividing n and not.
     return [
-        core.CaseGroup("'valid', stride 1", grid(12, "valid", lambda p: 1)),
-        core.CaseGroup("'valid', stride = pool", grid(12, "valid", lambda p: p)),
+        core.CaseGroup("'valid', stride 1", grid(12, "valid", lambda p: 1)
+                       + fixed("valid", (5, 5, 1), (1, 1, 1), (6, 2, 1))),
+        core.CaseGroup("'valid', stride = pool", grid(12, "valid", lambda p: p)
+                       + fixed("valid", (4, 2, 2), (5, 2, 2), (9, 3, 3), (8, 3, 3), (4, 4, 4))),
         core.CaseGroup(
             "'valid', overlapping windows (1 < stride < pool)",
-            grid(12, "valid", lambda p: int(rng.integers(2, p)) if p > 2 else None),
+            grid(12, "valid", lambda p: int(rng.integers(2, p)) if p > 2 else None)
+            + fixed("valid", (7, 3, 2), (8, 3, 2), (5, 5, 2)),
         ),
         core.CaseGroup(
             "'valid', stride larger than the window",
-            grid(12, "valid", lambda p: int(rng.integers(p + 1, p + 5))),
+            grid(12, "valid", lambda p: int(rng.integers(p + 1, p + 5)))
+            + fixed("valid", (9, 2, 3), (10, 2, 3), (3, 1, 5)),
         ),
-        core.CaseGroup("'same', stride 1", grid(10, "same", lambda p: 1)),
+        core.CaseGroup("'same', stride 1", grid(10, "same", lambda p: 1)
+                       + fixed("same", (5, 2, 1), (6, 3, 1), (1, 1, 1))),
         core.CaseGroup(
             "'same', stride > 1 (round up)", grid(12, "same", lambda p: int(rng.integers(2, 6)))
+            + fixed("same", (8, 3, 2), (7, 3, 2), (7, 2, 3), (1, 1, 2), (4, 1, 5))
         ),
         core.CaseGroup(
             "'same', window larger than the input",
@@ -355,6 +370,11 @@ BAD_POOL_CASES = [
                 "x must be 4-D (N, H, W, C)"),
     BadPoolCase("x of shape (1, 3, 3, 1), 4, padding='valid'", (1, 3, 3, 1), {"pool_size": 4},
                 "the 4x4 window does not fit in a 3x3 input"),
+    BadPoolCase("x of shape (1, 6, 3, 1), (2, 4), padding='valid'", (1, 6, 3, 1), {"pool_size": (2, 4)},
+                "the window is 4 wide and the input 3: no window fits along the width"),
+    BadPoolCase("x of shape (2, 2, 7, 1), (3, 2), stride=1, padding='valid'", (2, 2, 7, 1),
+                {"pool_size": (3, 2), "stride": 1},
+                "the window is 3 high and the input 2: no window fits along the height"),
 ]
 
 
@@ -380,6 +400,7 @@ PUBLIC_POOL_CASES = [
     PoolCase((2, 6, 5, 3), (3, 2), (2, 1), "valid", "avg", seed=6),  # unequal pairs, batch
     PoolCase((1, 6, 6, 2), 3, None, "valid", "max", seed=7),  # stride defaults to pool_size
     *BAD_POOL_CASES[:3],
+    BAD_POOL_CASES[4],  # 'valid' window wider than the input
 ]
 
 

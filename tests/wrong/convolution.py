@@ -77,6 +77,26 @@ def size_no_validation(n, f, stride=1, padding="valid"):
     return (n + 2 * p - f) // stride + 1 if stride else n
 
 
+def size_rejects_large_kernel(n, f, stride=1, padding="valid"):
+    """Raises ValueError whenever f > n, even when the padding ('same', p) makes the kernel fit."""
+    if f > n:
+        raise ValueError("the kernel is larger than the input")
+    if padding == "same":
+        return math.ceil(n / stride)
+    p = 0 if padding == "valid" else padding
+    return (n + 2 * p - f) // stride + 1
+
+
+def size_same_symmetric(n, f, stride=1, padding="valid"):
+    """'same' taken as the integer padding p = (f - 1) // 2 on each side: wrong for even kernels."""
+    if stride < 1 or not (padding in ("valid", "same") or isinstance(padding, int) and padding >= 0):
+        raise ValueError("bad arguments")
+    p = (f - 1) // 2 if padding == "same" else (0 if padding == "valid" else padding)
+    if f > n + 2 * p:
+        raise ValueError("the kernel is larger than the padded input")
+    return (n + 2 * p - f) // stride + 1
+
+
 # ----------------------------------------------------------------------- zero_pad
 def _pad_spec(pad):
     return ((pad, pad), (pad, pad)) if isinstance(pad, int | np.integer) else pad
@@ -179,6 +199,44 @@ def conv2d_off_by_one(x, w, b=None, stride=1, padding="valid"):
     return _loop_conv2d(xp, w, b, sh, sw, (xp.shape[1] - kh) // sh, (xp.shape[2] - kw) // sw)
 
 
+def conv2d_same_stride1_padding(x, w, b=None, stride=1, padding="valid"):
+    """'same' pads kh - 1 rows and kw - 1 columns (the stride-1 rule) whatever the stride.
+
+    The output shape is right (ceil(n / s)), and so are the values whenever
+    (kh - 1) // 2 equals TensorFlow's pad_total // 2: every odd kernel at stride 1,
+    and some strided cases (n = 7, f = 3, s = 2), but not n = 6, f = 3, s = 2.
+    """
+    (sh, sw), (kh, kw) = _pair(stride), w.shape[:2]
+    if padding != "same":
+        xp, sh, sw = _pad_tf(x, w, stride, padding)
+        return _loop_conv2d(xp, w, b, sh, sw)
+    rows, cols = ((kh - 1) // 2, kh - 1 - (kh - 1) // 2), ((kw - 1) // 2, kw - 1 - (kw - 1) // 2)
+    return _loop_conv2d(np.pad(x, ((0, 0), rows, cols, (0, 0))), w, b, sh, sw,
+                        math.ceil(x.shape[1] / sh), math.ceil(x.shape[2] / sw))
+
+
+def conv2d_same_unclamped(x, w, b=None, stride=1, padding="valid"):
+    """pad_total = (ceil(n/s) - 1) * s + f - n without max(., 0): negative when the stride
+    skips the last values (n = 8, f = 1, s = 3), and np.pad refuses a negative width."""
+    (sh, sw), (kh, kw) = _pair(stride), w.shape[:2]
+    if padding != "same":
+        xp, sh, sw = _pad_tf(x, w, stride, padding)
+        return _loop_conv2d(xp, w, b, sh, sw)
+    pads = []
+    for n, f, s in ((x.shape[1], kh, sh), (x.shape[2], kw, sw)):
+        total = (math.ceil(n / s) - 1) * s + f - n
+        pads.append((total // 2, total - total // 2))
+    return _loop_conv2d(np.pad(x, ((0, 0), *pads, (0, 0))), w, b, sh, sw)
+
+
+def conv2d_rejects_large_kernel(x, w, b=None, stride=1, padding="valid"):
+    """Raises ValueError when the kernel is larger than the input, before padding it."""
+    if w.shape[0] > x.shape[1] or w.shape[1] > x.shape[2]:
+        raise ValueError("the kernel is larger than the input")
+    xp, sh, sw = _pad_tf(x, w, stride, padding)
+    return _loop_conv2d(xp, w, b, sh, sw)
+
+
 def conv2d_uses_tensorflow(x, w, b=None, stride=1, padding="valid"):
     """Hands in tf.nn.conv2d's work."""
     import tensorflow as tf
@@ -224,6 +282,20 @@ def conv2d_fast_forgets_bias(x, w, b=None, stride=1, padding="valid"):
     return np.einsum("nhwcij,ijco->nhwo", windows[:, ::sh, ::sw], w)
 
 
+def conv2d_fast_loops(x, w, b=None, stride=1, padding="valid"):
+    """A copy of the loop version: right values, but a Python loop over every output position."""
+    xp, sh, sw = _pad_tf(x, w, stride, padding)
+    return _loop_conv2d(xp, w, b, sh, sw)
+
+
+def conv2d_fast_row_loop(x, w, b=None, stride=1, padding="valid"):
+    """Vectorised along each row, but a Python loop over the output rows."""
+    windows, sh, sw = _windows(x, w, stride, padding)
+    windows = windows[:, ::sh, ::sw]
+    y = np.stack([np.einsum("nwcij,ijco->nwo", windows[:, i], w) for i in range(windows.shape[1])], axis=1)
+    return y if b is None else y + b
+
+
 # -------------------------------------------------------------- count_conv_params
 def params_forgets_channels(f, c_in, c_out, bias=True):
     """Counts kh * kw weights per filter, as if every filter saw one channel."""
@@ -250,13 +322,16 @@ def params_ignores_bias_flag(f, c_in, c_out, bias=True):
 
 
 WRONG_IMPLEMENTATIONS = {
-    "conv_output_size": [size_no_floor, size_same_floor, size_ignores_int_padding, size_no_validation],
+    "conv_output_size": [size_no_floor, size_same_floor, size_ignores_int_padding, size_no_validation,
+                         size_rejects_large_kernel, size_same_symmetric],
     "zero_pad": [zero_pad_all_axes, zero_pad_swapped, zero_pad_float64, zero_pad_negative_slice],
     "conv1d": [conv1d_flipped, conv1d_missing_stride, conv1d_off_by_one, conv1d_uses_tensorflow],
     "conv2d": [conv2d_missing_stride, conv2d_flipped_kernel, conv2d_same_symmetric_padding,
-               conv2d_ignores_padding, conv2d_forgets_bias, conv2d_off_by_one, conv2d_uses_tensorflow],
+               conv2d_ignores_padding, conv2d_forgets_bias, conv2d_off_by_one, conv2d_uses_tensorflow,
+               conv2d_same_stride1_padding, conv2d_same_unclamped, conv2d_rejects_large_kernel],
     "conv2d_fast": [conv2d_fast_im2col_wrong_order, conv2d_fast_missing_stride, conv2d_fast_flipped,
-                    conv2d_fast_forgets_bias, conv2d_uses_tensorflow],
+                    conv2d_fast_forgets_bias, conv2d_uses_tensorflow, conv2d_fast_loops,
+                    conv2d_fast_row_loop],
     "count_conv_params": [params_forgets_channels, params_one_bias, params_square_only,
                           params_ignores_bias_flag],
 }

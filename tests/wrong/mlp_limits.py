@@ -125,6 +125,14 @@ def shift_as_float(x, dx, dy):
     return _correct_shift(x, dx, dy).astype(np.float64)
 
 
+def shift_no_validation(x, dx, dy):
+    """Right shifts, but a 2-D or 5-D x is not refused: no ValueError."""
+    x = np.asarray(x)
+    if x.ndim < 3:
+        return np.zeros_like(x)
+    return _correct_shift(x, dx, dy)
+
+
 # ---------------------------------------------------------------------- build_mlp
 def mlp_softmax_output(input_shape, hidden_units, n_classes, activation="relu"):
     """Softmax on the last layer: returns probabilities, not logits."""
@@ -208,7 +216,7 @@ WRONG_IMPLEMENTATIONS = {
     "perceptron_predict": [perceptron_sign, perceptron_no_bias, perceptron_strict, perceptron_returns_score],
     "dense_param_count": [count_no_bias, count_always_bias, count_ignores_channels, count_bias_per_input],
     "shift_images": [shift_wraps_around, shift_swapped, shift_wrong_direction, shift_off_by_one,
-                     shift_in_place, shift_as_float],
+                     shift_in_place, shift_as_float, shift_no_validation],
     "build_mlp": [mlp_softmax_output, mlp_first_hidden_only, mlp_always_relu, mlp_no_flatten,
                   mlp_activation_on_logits],
     "accuracy_under_shift": [accuracy_not_shifted, accuracy_swapped_shift, accuracy_error_rate,

@@ -24,7 +24,7 @@ def _validate_size(n, pool, stride, padding):
 
 
 def size_lecture_formula_floor(n, pool, stride, padding):
-    """(n - pool + 1) // stride: right only for stride 1."""
+    """(n - pool + 1) // stride: right only where stride divides n - pool + 1."""
     _validate_size(n, pool, stride, padding)
     return (n - pool + 1) // stride if padding == "valid" else -(-n // stride)
 
@@ -45,6 +45,14 @@ def size_same_rounds_down(n, pool, stride, padding):
     return (n - pool) // stride + 1 if padding == "valid" else n // stride
 
 
+def size_window_as_large_raises(n, pool, stride, padding):
+    """Refuses a 'valid' window as large as the input (pool >= n instead of pool > n)."""
+    _validate_size(n, pool, stride, padding)
+    if padding == "valid" and pool >= n:
+        raise ValueError("window larger than input")
+    return (n - pool) // stride + 1 if padding == "valid" else -(-n // stride)
+
+
 def size_no_validation(n, pool, stride, padding):
     """Right formulas, but no ValueError: anything that is not "same" counts as "valid"."""
     return -(-n // stride) if padding == "same" else (n - pool) // stride + 1
@@ -63,7 +71,7 @@ def _pair(value):
 
 
 def _pool(x, pool_size, stride, padding, mode, *, pad_value=-np.inf, count_padding=False,
-          extra_first=False, validate=True, drop_last=False):
+          extra_first=False, validate=True, drop_last=False, validate_width=True):
     """A correct numpy pooling, with knobs that switch on one mistake each."""
     x = np.asarray(x, dtype=np.float64)
     if validate and (x.ndim != 4 or mode not in ("max", "avg") or padding not in ("valid", "same")):
@@ -73,7 +81,7 @@ def _pool(x, pool_size, stride, padding, mode, *, pad_value=-np.inf, count_paddi
     if padding == "same":
         out_h, out_w = -(-h // sh), -(-w // sw)
     else:
-        if validate and (ph > h or pw > w):
+        if validate and (ph > h or (validate_width and pw > w)):
             raise ValueError("window larger than input")
         out_h, out_w = (h - ph) // sh + 1, (w - pw) // sw + 1
     total_h = max((out_h - 1) * sh + ph - h, 0)
@@ -131,6 +139,12 @@ def pool_last_row_dropped(x, pool_size, stride=None, padding="valid", mode="max"
     return _pool(x, pool_size, stride or pool_size, padding, mode, drop_last=True)
 
 
+def pool_checks_height_only(x, pool_size, stride=None, padding="valid", mode="max"):
+    """'valid' refuses a window taller than the input, but not one wider than it
+    (it then returns an empty output)."""
+    return _pool(x, pool_size, stride or pool_size, padding, mode, validate_width=False)
+
+
 def pool_no_validation(x, pool_size, stride=None, padding="valid", mode="max"):
     """Right values, but an unknown mode quietly averages and nothing else is checked."""
     mode = "max" if mode == "max" else "avg"
@@ -178,6 +192,7 @@ WRONG_IMPLEMENTATIONS = {
         size_lecture_formula_float,
         size_missing_plus_one,
         size_same_rounds_down,
+        size_window_as_large_raises,
         size_no_validation,
         size_uses_tensorflow,
     ],
@@ -189,6 +204,7 @@ WRONG_IMPLEMENTATIONS = {
         pool_max_pads_zeros,
         pool_symmetric_same,
         pool_last_row_dropped,
+        pool_checks_height_only,
         pool_no_validation,
         pool_uses_tensorflow,
     ],
@@ -208,6 +224,7 @@ EXPECTED_HINTS = {
     size_lecture_formula_float: "expected an int",
     size_missing_plus_one: "forget the + 1",
     size_same_rounds_down: "Round up",
+    size_window_as_large_raises: "but these arguments are valid",
     size_no_validation: "expected a ValueError",
     size_uses_tensorflow: "calls TensorFlow",
     pool_reshape_trick: "side by side",
@@ -217,6 +234,7 @@ EXPECTED_HINTS = {
     pool_max_pads_zeros: "pads with zeros",
     pool_symmetric_same: "smaller half first",
     pool_last_row_dropped: "First wrong position",
+    pool_checks_height_only: "expected a ValueError",
     pool_no_validation: "expected a ValueError",
     pool_uses_tensorflow: "calls TensorFlow",
     gap_nchw_axes: "NCHW",
