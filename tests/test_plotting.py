@@ -280,3 +280,20 @@ def test_figures_render_headless(tmp_path):
     fig = plotting.show_images(RNG.random((3, 8, 8, 3)), titles=["a", "b", "c"])
     fig.savefig(tmp_path / "grid.png")
     assert (tmp_path / "grid.png").stat().st_size > 1000
+
+
+def test_show_as_jpeg_displays_a_jpeg_and_closes_the_figure(monkeypatch):
+    import IPython.display
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", shown.append)
+    photo = np.random.default_rng(0).integers(0, 256, size=(120, 160, 3), dtype=np.uint8)
+    fig = plotting.show_images([photo, photo])
+    size = plotting.show_as_jpeg(fig, quality=80)
+    assert len(shown) == 1 and shown[0].format == "jpeg" and shown[0].data[:2] == b"\xff\xd8"
+    assert size == len(shown[0].data)
+    assert not plt.fignum_exists(fig.number)
+    with pytest.raises(TypeError, match="Figure"):
+        plotting.show_as_jpeg(photo)
+    with pytest.raises(ValueError, match="quality"):
+        plotting.show_as_jpeg(plotting.show_images([photo]), quality=0)
