@@ -294,13 +294,15 @@ def show_values(
     title: str | None = None,
     ax=None,
     annotate: bool | None = None,
+    fontsize: float | None = None,
 ) -> Figure:
     """A small 2-D array drawn as coloured cells with each value written inside.
 
     Used for pixel crops ("what the computer sees") and kernels.  ``fmt`` is a
     format string such as ``"{:d}"`` or ``"{:.2f}"`` (default: integers as
     integers, floats with 2 significant digits).  ``annotate`` defaults to True
-    up to 16 x 16 values.  Draws into ``ax`` when given.  Returns the Figure.
+    up to 16 x 16 values; ``fontsize`` of the values defaults to 9 points up to
+    8 x 8 values, 7 above.  Draws into ``ax`` when given.  Returns the Figure.
     """
     grid = _as_array(values, "values")
     if grid.ndim != 2 or 0 in grid.shape:
@@ -318,7 +320,7 @@ def show_values(
         fig = ax.figure
     shown = ax.imshow(grid, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
     if annotate:
-        _write_values(ax, grid, shown, fmt)
+        _write_values(ax, grid, shown, fmt, fontsize)
     ax.set_xticks([])
     ax.set_yticks([])
     if title:
@@ -326,11 +328,11 @@ def show_values(
     return fig
 
 
-def _write_values(ax, grid: np.ndarray, shown, fmt: str) -> None:
+def _write_values(ax, grid: np.ndarray, shown, fmt: str, fontsize: float | None = None) -> None:
     """Write each value in its cell, white on dark cells and black on light ones."""
     colours = shown.cmap(shown.norm(grid))
     luminance = colours[..., :3] @ np.array([0.299, 0.587, 0.114])
-    size = 9 if max(grid.shape) <= 8 else 7
+    size = fontsize or (9 if max(grid.shape) <= 8 else 7)
     for (row, column), value in np.ndenumerate(grid):
         text = fmt.format(value.item())
         ax.text(column, row, text, ha="center", va="center", fontsize=size,
