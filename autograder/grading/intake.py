@@ -4,22 +4,41 @@ Accepted layouts (``ROOT`` is a folder or a ``.zip``):
 
 * nbgrader's: ``ROOT/<student>/<chapter>/<chapter>.ipynb`` (+ any files)
 * one folder per student: ``ROOT/<student>/<anything>.ipynb``
-  (LMS folder names such as ``Ada Lovelace_123_assignsubmission_file_`` are
-  shortened to ``Ada_Lovelace_123``)
-* flat LMS files: ``ROOT/<student>_<anything>.ipynb`` (Canvas style)
+* Moodle's bulk download, with or without folders:
+  ``ROOT/Ada Lovelace_123_assignsubmission_file_/<files>`` and
+  ``ROOT/Ada Lovelace_123_assignsubmission_onlinetext_/onlinetext.html``, or
+  ``ROOT/Ada Lovelace_123_assignsubmission_file_<file>``
+* Canvas's: ``ROOT/<name>[_LATE]_<user id>_<attachment id>_<file>`` and
+  ``ROOT/<name>[_LATE]_<user id>_text.html`` (online text entries)
+* other flat files: ``ROOT/<student>_<anything>.ipynb``
+
+An LMS student is keyed by the LMS's own id (Moodle's participant id, Canvas's
+user id), never by the name alone: two students with the same name are two
+students, and every folder and file of one student (file submission, online
+text, several attachments) is considered together, so an online text never
+hides the notebook. Their safe id (``<ascii name>_<lms id>``) names the
+nbgrader student folder and the record; the real name and the LMS id travel
+with it (:class:`StudentId`) into the grades CSV and the report. A student
+whose entries are spread over several folders or files is gathered in
+``ROOT/.by-student/<student>/`` (file submissions first; nothing is overwritten).
 
 Each submission is copied to ``workspace/submitted/<student>/<chapter>/`` with
 its notebook named ``<chapter>.ipynb``. Problems are recorded, and repaired
 where a fair grade is still possible (wrong file name, duplicated cells,
 deleted or edited test cells); a file that is no notebook at all is *fatal*:
-the student gets 0 and the reason, without running anything.
+the student gets 0 and the reason, without running anything. Every student in
+``ROOT`` gets a record, one with nothing gradeable (say, an online text only) 0
+and the reason.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
+import tempfile
+import unicodedata
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +46,31 @@ from pathlib import Path
 import nbformat
 
 MAX_ZIP_BYTES = 2 * 2**30
+STAGING = ".by-student"
 _LMS_SUFFIX = re.compile(r"_(assignsubmission|onlinetext)_.*$", re.IGNORECASE)
+# Moodle: "<full name>_<participant id>_assignsubmission_<plugin>_[<original file name>]"
+_MOODLE = re.compile(r"^(?P<name>.+)_(?P<id>\d+)_(?:assignsubmission_(?P<plugin>[a-z]+)"
+                     r"|(?P<bare>onlinetext|file))_(?P<rest>.*)$", re.IGNORECASE | re.DOTALL)
+# Canvas: "<name>[_LATE]_<user id>_<attachment id>_<original file name>" or "..._text.html"
+_CANVAS = re.compile(r"^(?P<name>.+?)_(?:LATE_)?(?P<id>\d+)_(?:(?P<attachment>\d+)_(?P<rest>.+)"
+                     r"|(?P<kind>text|link)\.html)$", re.DOTALL)
+
+
+class StudentId(str):
+    """A safe student id (nbgrader folder, record file name) that knows who it is.
+
+    ``name`` is the student's name as the LMS wrote it (unicode kept), ``lms_id``
+    the LMS's id for them (``moodle:123``, ``canvas:456``) or ``None``.
+    """
+
+    name: str
+    lms_id: str | None
+
+    def __new__(cls, safe: str, name: str | None = None, lms_id: str | None = None):
+        made = super().__new__(cls, safe)
+        made.name = name or str(safe)
+        made.lms_id = lms_id
+        return made
 
 
 @dataclass
@@ -38,12 +81,40 @@ class Submission:
     problems: list[str] = field(default_factory=list)
     fatal: str | None = None
 
+    @property
+    def name(self) -> str:
+        return getattr(self.student, "name", str(self.student))
+
+    @property
+    def lms_id(self) -> str | None:
+        return getattr(self.student, "lms_id", None)
+
+
+_LETTERS = str.maketrans({"Đ": "D", "đ": "d", "Ð": "D", "ð": "d", "Ø": "O", "ø": "o",
+                          "Ł": "L", "ł": "l", "Þ": "Th", "þ": "th", "ß": "ss", "Æ": "AE",
+                          "æ": "ae", "Œ": "OE", "œ": "oe", "ı": "i"})
+
+
+def _ascii(text: str) -> str:
+    """ASCII letters for a name: accents dropped, letters without a decomposition mapped."""
+    decomposed = unicodedata.normalize("NFKD", text.translate(_LETTERS))
+    return decomposed.encode("ascii", "ignore").decode()
+
 
 def student_id(name: str) -> str:
-    """A safe student id from a folder or file name."""
+    """A safe student id from a folder or file name (ASCII letters, digits, ``_.-``)."""
     name = _LMS_SUFFIX.sub("", name)
-    cleaned = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._-")
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]+", "_", _ascii(name)).strip("._-")
     return cleaned or "unknown"
+
+
+def _lms_safe_id(name: str, number: str) -> str:
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]+", "_", _ascii(name)).strip("._-")
+    return f"{cleaned}_{number}" if cleaned else f"student_{number}"
+
+
+def _is_lms_folder(name: str) -> bool:
+    return bool(_MOODLE.match(name))
 
 
 def unpack_zip(archive: Path, target: Path) -> Path:
@@ -65,25 +136,129 @@ def unpack_zip(archive: Path, target: Path) -> Path:
             with bundle.open(info) as source, open(destination, "wb") as sink:
                 shutil.copyfileobj(source, sink)
     entries = [p for p in target.iterdir() if not p.name.startswith(".")]
-    if len(entries) == 1 and entries[0].is_dir() and not any(
-            p.suffix == ".ipynb" for p in entries[0].iterdir()):
+    if len(entries) == 1 and entries[0].is_dir() and not _is_lms_folder(entries[0].name) \
+            and not any(p.suffix == ".ipynb" for p in entries[0].iterdir()):
         return entries[0]  # a zip that wraps everything in one top folder
     return target
 
 
+@dataclass
+class _Entry:
+    path: Path
+    key: tuple[str, str]  # who: ("moodle", participant id), ("canvas", user id), ("local", id)
+    safe: str
+    name: str
+    lms_id: str | None = None
+    rank: int = 0  # 0: a file submission, 1: anything else (online text, link)
+    file_name: str | None = None  # a flat LMS file's original name
+
+
+def _classify(entry: Path) -> _Entry:
+    text = unicodedata.normalize("NFC", entry.name)
+    moodle = _MOODLE.match(text)
+    if moodle and (entry.is_dir() or moodle["rest"]):
+        plugin = (moodle["plugin"] or moodle["bare"]).lower()
+        name, number = moodle["name"].strip(), moodle["id"]
+        return _Entry(entry, ("moodle", number), _lms_safe_id(name, number), name,
+                      f"moodle:{number}", 0 if plugin == "file" else 1,
+                      None if entry.is_dir() else moodle["rest"])
+    canvas = _CANVAS.match(text) if entry.is_file() else None
+    if canvas:
+        name, number = canvas["name"], canvas["id"]
+        return _Entry(entry, ("canvas", number), _lms_safe_id(name, number), name,
+                      f"canvas:{number}", 1 if canvas["kind"] else 0,
+                      canvas["rest"] or f"{canvas['kind']}.html")
+    if entry.is_dir():
+        return _Entry(entry, ("local", text), student_id(text), text)
+    stem = text.split("_")[0] if "_" in text else Path(text).stem
+    safe = student_id(stem)
+    return _Entry(entry, ("local", safe), safe, stem)
+
+
+def _unique_ids(groups: dict[tuple[str, str], list[_Entry]]) -> dict[tuple[str, str], str]:
+    """One safe id per student; ids that would collide get a suffix from the student's key."""
+    wanted = {key: entries[0].safe for key, entries in groups.items()}
+    taken: dict[str, list[tuple[str, str]]] = {}
+    for key, safe in wanted.items():
+        taken.setdefault(safe.lower(), []).append(key)  # case-insensitive file systems too
+    for keys in taken.values():
+        if len(keys) > 1:
+            for key in keys:
+                if key[0] == "local" and key[1] == wanted[key]:
+                    continue  # a folder already named exactly like its id keeps it
+                digest = hashlib.sha1("\0".join(key).encode()).hexdigest()[:8]
+                wanted[key] = f"{wanted[key]}-{digest}"
+    return wanted
+
+
+def _staging_root(root: Path) -> Path:
+    staging = root / STAGING
+    try:
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
+        return staging
+    except OSError:  # a read-only submissions folder
+        digest = hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:12]
+        staging = Path(tempfile.gettempdir()) / f"autograder-intake-{digest}"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(mode=0o700)
+        return staging
+
+
+def _copy_new(source: Path, destination: Path) -> None:
+    """Copy a file unless ``destination`` exists (then under the source's full name)."""
+    if destination.exists():
+        destination = destination.with_name(source.name)
+        if destination.exists():
+            return
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, destination)
+
+
+def _gather(entries: list[_Entry], chapter: str, folder: Path) -> Path:
+    """All of one student's folders and files in ``folder``: file submissions first."""
+    folder.mkdir(parents=True)
+    for entry in sorted(entries, key=lambda e: (e.rank, e.path.name)):
+        if entry.path.is_dir():
+            inner = entry.path / chapter
+            base = inner if inner.is_dir() else entry.path
+            for path in sorted(base.rglob("*")):
+                if path.is_file():
+                    _copy_new(path, folder / path.relative_to(base))
+        else:
+            _copy_new(entry.path, folder / (entry.file_name or entry.path.name))
+    return folder
+
+
 def discover(root: Path, chapter: str) -> list[tuple[str, Path]]:
-    """``(student, folder or file)`` for every submission under ``root``."""
-    found: dict[str, Path] = {}
+    """``(student, folder or file)`` for every student under ``root``, one pair each.
+
+    ``student`` is a :class:`StudentId`. A student with several entries (Moodle's
+    file and online-text folders, several Canvas files) or a flat LMS file gets
+    a folder gathered under ``root/.by-student/``.
+    """
+    groups: dict[tuple[str, str], list[_Entry]] = {}
     for entry in sorted(root.iterdir()):
-        if entry.name.startswith("."):
+        if entry.name.startswith(".") or not (entry.is_dir() or entry.is_file()):
             continue
-        if entry.is_dir():
-            inner = entry / chapter
-            found[student_id(entry.name)] = inner if inner.is_dir() else entry
-        elif entry.is_file():
-            found.setdefault(student_id(entry.name.split("_")[0] if "_" in entry.name
-                                        else entry.stem), entry)
-    return sorted(found.items())
+        classified = _classify(entry)
+        groups.setdefault(classified.key, []).append(classified)
+    ids = _unique_ids(groups)
+    staging = None
+    found = []
+    for key, entries in groups.items():
+        first = entries[0]
+        student = StudentId(ids[key], first.name, first.lms_id)
+        if len(entries) == 1 and first.path.is_dir():
+            inner = first.path / chapter
+            origin = inner if inner.is_dir() else first.path
+        elif len(entries) == 1 and first.lms_id is None:
+            origin = first.path
+        else:
+            staging = staging or _staging_root(root)
+            origin = _gather(entries, chapter, staging / student)
+        found.append((student, origin))
+    return sorted(found, key=lambda pair: str(pair[0]))
 
 
 def _choose_notebook(origin: Path, chapter: str, sub: Submission) -> Path | None:
@@ -95,7 +270,11 @@ def _choose_notebook(origin: Path, chapter: str, sub: Submission) -> Path | None
     if expected:
         return expected[0]
     if not notebooks:
-        sub.fatal = "missing notebook: no .ipynb file in the submission"
+        held = sorted(p.name for p in ([origin] if origin.is_file() else origin.rglob("*"))
+                      if p.is_file())
+        sub.fatal = "missing notebook: no .ipynb file in the submission" + (
+            f" (it holds: {', '.join(held[:5])}{', ...' if len(held) > 5 else ''})"
+            if held else " (it is empty)")
         return None
     chosen = max(notebooks, key=lambda p: (chapter in p.name.lower(), p.stat().st_size))
     sub.problems.append(f"wrong file name: graded {chosen.name} as {chapter}.ipynb")

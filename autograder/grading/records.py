@@ -102,7 +102,9 @@ def make_record(sub, digest: str, result: dict, seconds: float, release, environ
             reasons.append(f"{gid}: {outcome['kind']}: {outcome['message']}")
     integrity = _integrity(result)
     return {
-        "student": sub.student, "digest": digest, "score": round(sum(scores.values()), 4),
+        "student": str(sub.student), "name": getattr(sub.student, "name", str(sub.student)),
+        "lms_id": getattr(sub.student, "lms_id", None), "digest": digest,
+        "score": round(sum(scores.values()), 4),
         "max_score": sum(points.values()), "scores": scores, "max_scores": points,
         "outcomes": outcomes, "reasons": reasons, "fatal": fatal,
         "fatal_kind": _fatal_kind(sub, result), "stop_kind": result.get("stop_kind"),
@@ -123,9 +125,9 @@ def export_csv(all_records: list[dict], release, path: Path) -> Path:
     """One row per student: total, each exercise, reasons, integrity flag, environment."""
     points = exercises(release)
     path.parent.mkdir(parents=True, exist_ok=True)
-    columns = ["student", "score", "max_score", *points, "integrity_flag", "reasons",
-               "seconds", "device", "tensorflow", "keras", "numpy"]
-    with open(path, "w", newline="") as handle:
+    columns = ["student", "score", "max_score", *points, "integrity_flag", "name", "lms_id",
+               "reasons", "seconds", "device", "tensorflow", "keras", "numpy"]
+    with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=columns)
         writer.writeheader()
         for record in all_records:
@@ -134,6 +136,8 @@ def export_csv(all_records: list[dict], release, path: Path) -> Path:
                 "student": record["student"], "score": record["score"],
                 "max_score": record["max_score"], **record["scores"],
                 "integrity_flag": "yes" if record["integrity"] else "",
+                "name": record.get("name", record["student"]),
+                "lms_id": record.get("lms_id") or "",
                 "reasons": " | ".join(record["reasons"]), "seconds": record["seconds"],
                 **{k: env.get(k, "") for k in ("device", "tensorflow", "keras", "numpy")},
             })

@@ -92,8 +92,9 @@ def write_report(all_records: list[dict], release, folder: Path, chapter: str) -
         "<h2>Slowest submissions</h2>",
         _table(["student", "seconds"], [[r["student"], r["seconds"]] for r in slowest]),
         "<h2>Every student</h2>",
-        _table(["student", "score", "reasons"],
-               [[r["student"], f"{r['score']:g} / {r['max_score']:g}", " | ".join(r["reasons"])]
+        _table(["student", "name", "LMS id", "score", "reasons"],
+               [[r["student"], r.get("name", r["student"]), r.get("lms_id") or "",
+                 f"{r['score']:g} / {r['max_score']:g}", " | ".join(r["reasons"])]
                 for r in all_records]),
     ]
     style = ("<style>body{font-family:sans-serif;max-width:60em;margin:auto}"
@@ -101,5 +102,5 @@ def write_report(all_records: list[dict], release, folder: Path, chapter: str) -
              "text-align:left;vertical-align:top}</style>")
     path = folder / "index.html"
     path.write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>{chapter}</title>"
-                    f"{style}</head><body>{''.join(parts)}</body></html>")
+                    f"{style}</head><body>{''.join(parts)}</body></html>", encoding="utf-8")
     return path
