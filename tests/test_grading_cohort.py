@@ -57,6 +57,10 @@ def build(release, answers=None, extra_after=None, drop=(), edit=None, duplicate
     return nbformat.writes(nb)
 
 
+def _source_of(release, grade_id) -> str:
+    return next(c.source for c in release.cells if _grade_id(c) == grade_id)
+
+
 def cohort_cases(release) -> dict:
     """student -> (files, expected score, expected reason substrings, integrity flagged)."""
     nb = "fixture.ipynb"
@@ -94,6 +98,17 @@ def cohort_cases(release) -> dict:
         "huge_output": ({nb: build(release, {**CORRECT, "add_arrays": "for i in range(200000):\n"
                                              "    print('spam' * 20)\n" + ADD})}, 3.0,
                         ["output truncated"], False),
+        # issue 16: one print of 100 MB and a 50 MB result are cut before they are sent
+        # (not after): that cell alone shows a note, the later exercises keep their points
+        "floods_output": ({nb: build(release, CORRECT, extra_after={"setup": [
+            "print('x' * 100_000_000)", "'y' * 50_000_000"]})}, 3.0, ["output truncated"], False),
+        # issue 16: a copy of a test cell (pasted with its grade_id, or its code alone) is
+        # neither tampering nor a second graded cell; the original still grades
+        "copies_test_cell": ({nb: build(release, CORRECT, duplicate="test_add_arrays")}, 3.0,
+                             ["duplicated cell test_add_arrays"], False),
+        "pastes_test_code": ({nb: build(release, CORRECT, extra_after={
+            "add_arrays": [_source_of(release, "test_add_arrays")],
+            "scale": [_source_of(release, "test_scale")]})}, 3.0, [], False),
         "writes_outside": ({nb: build(release, CORRECT, extra_after={"setup": [
             "try:\n    open('../../escaped.txt', 'w').write('x')\nexcept OSError:\n    pass"]})},
                            3.0, ["write outside the submission folder refused"], False),

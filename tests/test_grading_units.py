@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -241,3 +242,95 @@ def test_launcher_settings_hide_the_other_slots_and_the_private_folder():
         assert oct(slots[1].root.parent.stat().st_mode & 0o777) == "0o700"
     finally:
         shutil.rmtree(slots[0].root.parent)
+
+
+# ------------------------------------------------------- copied test code (issue 16)
+PUBLIC = "from autograder.checks import conv as checks\nchecks.public_f(f)"
+TEST_SOURCE = PUBLIC + "\n### BEGIN HIDDEN TESTS\nchecks.hidden_f(f, points=2)\n### END HIDDEN TESTS"
+
+
+def _chapter(*student_cells):
+    """A source notebook with two exercises, and a submission with cells after test_f."""
+    source = _nb(_solution_cell("f", "def f(): ..."), _test_cell("test_f", TEST_SOURCE),
+                 _solution_cell("g", "def g(): ..."), _test_cell("test_g", "check(g)"))
+    submitted = _nb(source.cells[0], _test_cell("test_f", PUBLIC), *student_cells,
+                    source.cells[2], source.cells[3])
+    return source, submitted
+
+
+@pytest.mark.parametrize("pasted", [
+    PUBLIC,  # the whole public part of a test cell, pasted into a new cell
+    "# checking my f again\n" + PUBLIC + "\n",  # comments and spacing do not matter
+    "def f():\n    return 1\n\n" + PUBLIC,  # re-running the check below one's own code
+    "from autograder.checks import conv as checks\nchecks.hidden_f(f, points=2)",  # hidden part
+])
+def test_test_code_pasted_into_a_student_cell_is_not_tampering(pasted):
+    source, submitted = _chapter(nbformat.v4.new_code_cell(pasted))
+    assert integrity.scan_notebook(submitted, set(), integrity.test_code(source)) == {}
+
+
+@pytest.mark.parametrize("code, finding", [
+    (PUBLIC + "\nf = checks.ref.f", "uses checks.ref of the grader's package"),
+    (PUBLIC + "\nc = checks", "uses checks of the grader's package"),
+    ("from autograder.checks import conv as c\nc.public_f(f)", "imports the grader's package"),
+    (PUBLIC + "\nnp.testing.assert_allclose = print", "replaces np.testing.assert_allclose"),
+    (PUBLIC + "\nfrom autograder.reference import conv", "imports the reference implementations"),
+])
+def test_copied_test_code_does_not_hide_other_tampering(code, finding):
+    source, submitted = _chapter(nbformat.v4.new_code_cell(code))
+    affected = integrity.scan_notebook(submitted, set(), integrity.test_code(source))
+    assert list(affected) == ["test_g"] and any(finding in t for t in affected["test_g"]), affected
+
+
+def test_a_duplicated_test_cell_is_a_plain_copy_before_nbgrader_and_not_tampering():
+    from autograder.grading.preprocessors import drop_duplicate_grade_ids
+
+    source, _ = _chapter()
+    pasted = copy_cell(source.cells[1])
+    pasted.id = "pasted-copy"  # Jupyter gives a pasted cell a new id, not a new grade_id
+    submitted = _nb(*(copy_cell(c) for c in source.cells[:2]), pasted,
+                    *(copy_cell(c) for c in source.cells[2:]))
+    assert drop_duplicate_grade_ids(submitted) == ["test_f"]
+    assert "nbgrader" in submitted.cells[1].metadata and "nbgrader" not in submitted.cells[2].metadata
+    assert drop_duplicate_grade_ids(submitted) == []
+    assert integrity.scan_notebook(submitted, set(), integrity.test_code(source)) == {}
+
+
+def copy_cell(cell):
+    return nbformat.from_dict(json.loads(json.dumps(cell)))
+
+
+# ----------------------------------------------------------- output cap (issue 16)
+class _Sink:
+    def __init__(self):
+        self.writes = []
+
+    def write(self, text):
+        self.writes.append(text)
+        return len(text)
+
+
+def test_a_huge_single_write_is_cut_before_it_is_sent_and_the_cap_is_per_cell():
+    out, err = _Sink(), _Sink()
+    budget = guard._OutputBudget(1000)
+    stdout, stderr = guard._CappedStream(out, budget), guard._CappedStream(err, budget)
+    started = time.perf_counter()
+    assert stdout.write("x" * 100_000_000) == 100_000_000  # print() of 100 MB in one call
+    assert max(len(w) for w in out.writes) == 1000 and out.writes[0] == "x" * 1000
+    assert "output truncated by the grader" in out.writes[1] and len(out.writes) == 2
+    stderr.write("more")  # stdout and stderr share the cell's budget: nothing more, no 2nd note
+    stdout.writelines(["a", "b"])
+    assert err.writes == [] and len(out.writes) == 2
+    budget.reset()  # the next cell starts with a full budget
+    stdout.write("hello\n")
+    assert out.writes[-1] == "hello\n" and time.perf_counter() - started < 5
+
+
+def test_a_write_that_fits_is_passed_whole_and_counted():
+    out = _Sink()
+    budget = guard._OutputBudget(10)
+    stream = guard._CappedStream(out, budget)
+    stream.write("123456")
+    stream.write("7890")
+    stream.write("!")
+    assert out.writes[:2] == ["123456", "7890"] and "truncated" in out.writes[2]

@@ -11,7 +11,8 @@
   The worker injects a call to ``verify`` before and after every graded test
   cell; it publishes what changed, signed with an HMAC key only the worker and
   this module know, so a replaced guard cannot forge a clean verdict.
-* :func:`cap_output`: stdout/stderr written from Python are capped per cell.
+* :func:`cap_output`: stdout, stderr and results are capped per cell, each write
+  cut to the budget left before it is sent.
 """
 
 from __future__ import annotations
@@ -221,35 +222,80 @@ def _publisher():
 
 
 # ------------------------------------------------------------------ output cap
-class _CappedStream:
-    """Forward writes until ``cap`` characters per cell, then one note, then nothing."""
+class _OutputBudget:
+    """The characters a cell may still show, shared by stdout, stderr and its results."""
 
-    def __init__(self, inner, cap: int):
-        self._inner, self._cap, self.written, self.noted = inner, cap, 0, False
-
-    def write(self, text):
-        if self.written >= self._cap:
-            if not self.noted:
-                self.noted = True
-                _record("output truncated")
-                self._inner.write(f"\n[output truncated by the grader after {self._cap} characters]\n")
-            return len(text)
-        self.written += len(text)
-        return self._inner.write(text)
+    def __init__(self, cap: int):
+        self.cap, self.left, self.noted = cap, cap, False
 
     def reset(self, *_args) -> None:
-        self.written, self.noted = 0, False
+        self.left, self.noted = self.cap, False
+
+    def take(self, text: str) -> tuple[str, str]:
+        """The part of ``text`` that fits (counted now, before it is sent) and the note, if any."""
+        if len(text) <= self.left:
+            self.left -= len(text)
+            return text, ""
+        kept, self.left = text[:self.left], 0
+        if self.noted:
+            return kept, ""
+        self.noted = True
+        _record("output truncated")
+        return kept, (f"\n[output truncated by the grader: this cell printed more than {self.cap} "
+                      "characters; the rest was not shown or sent]\n")
+
+
+class _CappedStream:
+    """Forward what fits in the cell's budget; a longer write is cut *before* it is sent."""
+
+    def __init__(self, inner, budget: _OutputBudget):
+        self._inner, self._budget = inner, budget
+
+    def write(self, text):
+        if not isinstance(text, str):
+            return self._inner.write(text)  # the inner stream raises its own TypeError
+        kept, note = self._budget.take(text)
+        if kept:
+            self._inner.write(kept)
+        if note:
+            self._inner.write(note)
+        return len(text)
+
+    def writelines(self, lines) -> None:
+        for line in lines:
+            self.write(line)
 
     def __getattr__(self, name):
         return getattr(self._inner, name)
 
 
-def cap_output(shell, cap: int) -> None:
-    """Cap Python-level stdout and stderr of every cell at ``cap`` characters."""
+def _cap_results(shell, budget: _OutputBudget) -> None:
+    """The ``text/plain`` of a cell's result (``Out[n]``) shares the budget: a huge repr is cut."""
+    hook = shell.displayhook
+    write_format_data = hook.write_format_data
+
+    def capped(format_dict, md_dict=None):
+        text = format_dict.get("text/plain")
+        if isinstance(text, str):
+            kept, note = budget.take(text)
+            format_dict = {**format_dict, "text/plain": kept + note}
+        return write_format_data(format_dict, md_dict)
+
+    hook.write_format_data = capped
+
+
+def cap_output(shell, cap: int) -> _OutputBudget:
+    """Cap what a cell shows (stdout, stderr and its result's text) at ``cap`` characters.
+
+    Each write is cut to what is left of the cell's budget before it reaches
+    ipykernel, so a single ``print`` of hundreds of MB sends ``cap`` characters
+    and a note, and the notebook goes on: nothing large ever crosses IOPub.
+    """
     import warnings
 
     warnings.simplefilter("ignore")  # a warning on stderr would zero a passing test cell
-    streams = [_CappedStream(sys.stdout, cap), _CappedStream(sys.stderr, cap)]
-    sys.stdout, sys.stderr = streams
-    for stream in streams:
-        shell.events.register("pre_run_cell", stream.reset)
+    budget = _OutputBudget(cap)
+    sys.stdout, sys.stderr = _CappedStream(sys.stdout, budget), _CappedStream(sys.stderr, budget)
+    _cap_results(shell, budget)
+    shell.events.register("pre_run_cell", budget.reset)
+    return budget

@@ -6,6 +6,15 @@ package (reference implementations included), assignments or ``setattr`` on
 numpy, builtins or the grader's modules, ``sys.modules`` surgery, ``ctypes``
 and ``gc`` introspection. A finding zeroes every test cell that comes after
 the offending cell and is flagged for the instructor.
+
+Test code a student pastes into a cell of their own (to re-run a public check,
+or a whole test cell copied with or without its nbgrader metadata) is not
+tampering: a top-level statement identical (same syntax tree) to a statement of
+one of the chapter's graded test cells is not scanned. The names such a copied
+``import`` binds (``core``, ``checks``) may then be used in the same cell only
+as the test cells use them (``checks.public_conv2d``, ``core.assert_close``):
+``checks.ref`` or ``core.run_reference`` next to a copied import is a finding.
+A test cell's own statements cannot do more than the test cell does.
 """
 
 from __future__ import annotations
@@ -73,13 +82,69 @@ def _findings_in(tree: ast.AST) -> list[str]:
     return list(dict.fromkeys(found))
 
 
+def _dump(node: ast.AST) -> str:
+    return ast.dump(node, annotate_fields=False)
+
+
+def test_code(source_nb) -> dict:
+    """What the graded test cells of the source notebook say: their top-level statements
+    (syntax trees) and the ``name.attribute`` uses they make."""
+    statements: set[str] = set()
+    attributes: set[str] = set()
+    for cell in source_nb.cells:
+        if not is_test_cell(cell):
+            continue
+        try:
+            tree = ast.parse(_code_of(cell))
+        except SyntaxError:
+            continue
+        statements.update(_dump(node) for node in tree.body)
+        attributes.update(f"{node.value.id}.{node.attr}" for node in ast.walk(tree)
+                          if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name))
+    return {"statements": statements, "attributes": attributes}
+
+
+def _grader_names(statements: list[ast.stmt]) -> set[str]:
+    """Names bound by the grader-package imports among ``statements``."""
+    names = set()
+    for node in statements:
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "autograder":
+            names.update(alias.asname or alias.name for alias in node.names)
+        elif isinstance(node, ast.Import):
+            names.update(alias.asname or alias.name.split(".")[0] for alias in node.names
+                         if alias.name.split(".")[0] == "autograder")
+    return names
+
+
+def _findings_in_cell(tree: ast.Module, known: dict) -> list[str]:
+    """Findings in a student cell, not counting the statements copied from the test cells."""
+    if not known:
+        return _findings_in(tree)
+    copied = [node for node in tree.body if _dump(node) in known["statements"]]
+    rest = ast.Module(body=[node for node in tree.body if node not in copied], type_ignores=[])
+    found = _findings_in(rest)
+    names = _grader_names(copied)
+    if names:
+        parents = {child: node for node in ast.walk(rest) for child in ast.iter_child_nodes(node)}
+        for node in ast.walk(rest):
+            if isinstance(node, ast.Name) and node.id in names and isinstance(node.ctx, ast.Load):
+                parent = parents.get(node)
+                use = f"{node.id}.{parent.attr}" if isinstance(parent, ast.Attribute) else node.id
+                if use not in known["attributes"]:
+                    found.append(f"uses {use} of the grader's package")
+    return list(dict.fromkeys(found))
+
+
 def _code_of(cell) -> str:
     lines = [line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!"))]
     return "\n".join(lines)
 
 
-def scan_notebook(nb, locked_ids: set[str]) -> dict[str, list[str]]:
-    """Findings per test cell ``grade_id`` affected (every test cell after the finding)."""
+def scan_notebook(nb, locked_ids: set[str], known: dict | None = None) -> dict[str, list[str]]:
+    """Findings per test cell ``grade_id`` affected (every test cell after the finding).
+
+    ``known``: :func:`test_code` of the source notebook (copied test code is not a finding).
+    """
     affected: dict[str, list[str]] = {}
     pending: list[str] = []
     for index, cell in enumerate(nb.cells):
@@ -94,5 +159,5 @@ def scan_notebook(nb, locked_ids: set[str]) -> dict[str, list[str]]:
             tree = ast.parse(_code_of(cell))
         except SyntaxError:
             continue
-        pending += [f"cell {index}: {text}" for text in _findings_in(tree)]
+        pending += [f"cell {index}: {text}" for text in _findings_in_cell(tree, known)]
     return affected

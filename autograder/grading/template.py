@@ -13,7 +13,9 @@ from pathlib import Path
 
 from .sandbox import REPO_ROOT, tool_env
 
-GRADER_VERSION = "1"
+# Bump when grading changes what a submission earns: every student is graded again on the next
+# run (2: flooded output truncated per cell, pasted test cells no longer read as tampering).
+GRADER_VERSION = "2"
 
 
 def source_digest(source_dir: Path) -> str:
