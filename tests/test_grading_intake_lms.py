@@ -149,6 +149,20 @@ def test_student_ids_are_safe_unique_and_stable(tmp_path):
     assert {"Zoë", "Zoé", "李雷"} <= names
 
 
+def test_gathering_never_writes_to_the_submissions_folder_when_given_a_staging_folder(tmp_path):
+    root = tmp_path / "root"
+    for folder, files in [("Ada Lovelace_101_assignsubmission_file_", {"convolution.ipynb": _notebook("ada")}),
+                          ("Ada Lovelace_101_assignsubmission_onlinetext_", {"onlinetext.html": "<p>hi</p>"})]:
+        (root / folder).mkdir(parents=True)
+        for name, text in files.items():
+            (root / folder / name).write_text(text)
+    before = sorted(p.relative_to(root) for p in root.rglob("*"))
+    [(student, origin)] = intake.discover(root, CHAPTER, tmp_path / "staging")
+    assert sorted(p.relative_to(root) for p in root.rglob("*")) == before
+    assert origin.is_relative_to(tmp_path / "staging")
+    assert sorted(p.name for p in origin.iterdir()) == ["convolution.ipynb", "onlinetext.html"]
+
+
 def test_a_zip_of_one_moodle_student_is_not_unwrapped(tmp_path):
     archive = _zip(tmp_path / "one.zip", {
         "Ada Lovelace_101_assignsubmission_onlinetext_/onlinetext.html": "<p>hi</p>"})

@@ -19,8 +19,9 @@ text, several attachments) is considered together, so an online text never
 hides the notebook. Their safe id (``<ascii name>_<lms id>``) names the
 nbgrader student folder and the record; the real name and the LMS id travel
 with it (:class:`StudentId`) into the grades CSV and the report. A student
-whose entries are spread over several folders or files is gathered in
-``ROOT/.by-student/<student>/`` (file submissions first; nothing is overwritten).
+whose entries are spread over several folders or files is gathered in a
+staging folder (the grader's workspace; ``ROOT/.by-student/`` by default), file
+submissions first, nothing overwritten.
 
 Each submission is copied to ``workspace/submitted/<student>/<chapter>/`` with
 its notebook named ``<chapter>.ipynb``. Problems are recorded, and repaired
@@ -37,7 +38,6 @@ import hashlib
 import json
 import re
 import shutil
-import tempfile
 import unicodedata
 import zipfile
 from dataclasses import dataclass, field
@@ -191,20 +191,6 @@ def _unique_ids(groups: dict[tuple[str, str], list[_Entry]]) -> dict[tuple[str, 
     return wanted
 
 
-def _staging_root(root: Path) -> Path:
-    staging = root / STAGING
-    try:
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir()
-        return staging
-    except OSError:  # a read-only submissions folder
-        digest = hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:12]
-        staging = Path(tempfile.gettempdir()) / f"autograder-intake-{digest}"
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(mode=0o700)
-        return staging
-
-
 def _copy_new(source: Path, destination: Path) -> None:
     """Copy a file unless ``destination`` exists (then under the source's full name)."""
     if destination.exists():
@@ -230,12 +216,14 @@ def _gather(entries: list[_Entry], chapter: str, folder: Path) -> Path:
     return folder
 
 
-def discover(root: Path, chapter: str) -> list[tuple[str, Path]]:
+def discover(root: Path, chapter: str, staging: Path | None = None) -> list[tuple[str, Path]]:
     """``(student, folder or file)`` for every student under ``root``, one pair each.
 
     ``student`` is a :class:`StudentId`. A student with several entries (Moodle's
     file and online-text folders, several Canvas files) or a flat LMS file gets
-    a folder gathered under ``root/.by-student/``.
+    a folder gathered under ``staging`` (emptied first; default ``root/.by-student``:
+    the grader passes a folder of its workspace, so the submissions folder is
+    never written to).
     """
     groups: dict[tuple[str, str], list[_Entry]] = {}
     for entry in sorted(root.iterdir()):
@@ -244,7 +232,8 @@ def discover(root: Path, chapter: str) -> list[tuple[str, Path]]:
         classified = _classify(entry)
         groups.setdefault(classified.key, []).append(classified)
     ids = _unique_ids(groups)
-    staging = None
+    staging = staging or root / STAGING
+    emptied = False
     found = []
     for key, entries in groups.items():
         first = entries[0]
@@ -255,7 +244,9 @@ def discover(root: Path, chapter: str) -> list[tuple[str, Path]]:
         elif len(entries) == 1 and first.lms_id is None:
             origin = first.path
         else:
-            staging = staging or _staging_root(root)
+            if not emptied:
+                shutil.rmtree(staging, ignore_errors=True)
+                emptied = True
             origin = _gather(entries, chapter, staging / student)
         found.append((student, origin))
     return sorted(found, key=lambda pair: str(pair[0]))

@@ -186,7 +186,8 @@ def grade_cohort(cohort: Cohort, submissions: Path) -> dict:
     hidden = [str(p) for p in {cohort.source_root.resolve(), workspace.resolve(),
                                submissions.resolve()}]
     todo, kept = [], 0
-    for student, origin in intake.discover(submissions, cohort.chapter):
+    staging = workspace / "intake" / "by-student"  # hidden from kernels, like the workspace
+    for student, origin in intake.discover(submissions, cohort.chapter, staging):
         digest = content_digest(origin, source_digest)
         if store.has(student, digest):
             kept += 1
