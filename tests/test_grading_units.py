@@ -283,7 +283,7 @@ def test_copied_test_code_does_not_hide_other_tampering(code, finding):
 
 
 def test_a_duplicated_test_cell_is_a_plain_copy_before_nbgrader_and_not_tampering():
-    from autograder.grading.preprocessors import drop_duplicate_grade_ids
+    from autograder.grading.intake import drop_duplicate_grade_ids
 
     source, _ = _chapter()
     pasted = copy_cell(source.cells[1])

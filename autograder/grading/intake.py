@@ -295,8 +295,32 @@ def _grade_id(cell) -> str | None:
     return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
 
 
+def drop_duplicate_grade_ids(nb) -> list[str]:
+    """Strip the nbgrader metadata of every cell whose ``grade_id`` an earlier cell has.
+
+    nbgrader aborts a whole notebook on a duplicate ``grade_id`` (with a misleading
+    "old metadata format" error). The copy stays as an ordinary code cell, which the
+    static scan does not read as tampering (``integrity.test_code``).
+    """
+    seen: set[str] = set()
+    dropped = []
+    for cell in nb.cells:
+        grade_id = _grade_id(cell)
+        if grade_id is None:
+            continue
+        if grade_id in seen:
+            del cell.metadata["nbgrader"]
+            dropped.append(grade_id)
+        seen.add(grade_id)
+    return dropped
+
+
 def repair_cells(nb, release, sub: Submission) -> None:
-    """Record deleted/edited/duplicated nbgrader cells; drop the copies' metadata."""
+    """Record deleted/edited/duplicated nbgrader cells; drop the copies' metadata.
+
+    Every notebook reaches the workers through here (:func:`prepare`), so none
+    reaches nbgrader with a duplicate ``grade_id``.
+    """
     release_cells = {_grade_id(c): c for c in release.cells if _grade_id(c)}
     seen: set[str] = set()
     for cell in nb.cells:
@@ -305,7 +329,6 @@ def repair_cells(nb, release, sub: Submission) -> None:
             continue
         if grade_id in seen:
             sub.problems.append(f"duplicated cell {grade_id}: the copy is ignored")
-            del cell.metadata["nbgrader"]
             continue
         seen.add(grade_id)
         original = release_cells.get(grade_id)
@@ -316,6 +339,7 @@ def repair_cells(nb, release, sub: Submission) -> None:
         if grade_id not in seen:
             kind = "test cell" if original.metadata["nbgrader"].get("grade") else "cell"
             sub.problems.append(f"deleted {kind} {grade_id}: restored from the source")
+    drop_duplicate_grade_ids(nb)
 
 
 def prepare(origin: Path, student: str, chapter: str, release_nb, target_root: Path) -> Submission:

@@ -40,26 +40,6 @@ def is_test_cell(cell) -> bool:
     return cell.cell_type == "code" and meta.get("grade") and not meta.get("solution")
 
 
-def drop_duplicate_grade_ids(nb) -> list[str]:
-    """Strip the nbgrader metadata of every cell whose ``grade_id`` an earlier cell has.
-
-    nbgrader aborts a whole notebook on a duplicate ``grade_id`` (with a misleading
-    "old metadata format" error); intake already strips copies, this makes sure no
-    notebook reaches nbgrader with one. The copy stays as an ordinary code cell.
-    """
-    seen: set[str] = set()
-    dropped = []
-    for cell in nb.cells:
-        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-        if grade_id is None:
-            continue
-        if grade_id in seen:
-            del cell.metadata["nbgrader"]
-            dropped.append(grade_id)
-        seen.add(grade_id)
-    return dropped
-
-
 def _error_output(ename: str, evalue: str) -> nbformat.NotebookNode:
     return nbformat.v4.new_output("error", ename=ename, evalue=evalue,
                                   traceback=[f"{ename}: {evalue}"])

@@ -26,7 +26,7 @@ from pathlib import Path
 from . import feedback, sandbox
 from .gradebook import COURSE_ID
 from .launcher import ACTIVE, LauncherError, kill_processes, memory_of
-from .preprocessors import STATE, drop_duplicate_grade_ids, is_test_cell
+from .preprocessors import STATE, is_test_cell
 
 
 def _copy_tree(source: Path, target: Path, skip_notebooks: bool = False) -> None:
@@ -191,17 +191,6 @@ def _write_feedback(job: dict, slot: sandbox.Slot, config, log_path: Path, out: 
     return f"{redacted} hidden lines redacted from the HTML" if redacted else ""
 
 
-def _drop_duplicate_grade_ids(notebook_path: Path) -> None:
-    import nbformat
-
-    try:
-        nb = nbformat.read(notebook_path, as_version=4)
-    except Exception:  # noqa: BLE001 - intake already checked the notebook
-        return
-    if drop_duplicate_grade_ids(nb):
-        nbformat.write(nb, notebook_path)
-
-
 def _stage(job: dict, slot: sandbox.Slot) -> None:
     """Copy the template course and the submission into the (emptied) slot."""
     slot.clear()
@@ -210,8 +199,6 @@ def _stage(job: dict, slot: sandbox.Slot) -> None:
     shutil.copyfile(template / "gradebook.db", slot.course / "gradebook.db")
     submission = Path(job["submission_dir"])
     _copy_tree(submission, slot.course / "submitted" / job["student"] / job["chapter"])
-    _drop_duplicate_grade_ids(
-        slot.course / "submitted" / job["student"] / job["chapter"] / f"{job['chapter']}.ipynb")
     _copy_tree(submission, slot.kernel)
     _copy_tree(template / "source" / job["chapter"], slot.kernel, skip_notebooks=True)
 
