@@ -48,8 +48,11 @@ data:
 
 # The course CNN trained on Fashion-MNIST, cached (keyed by its code and config)
 # and reused by the book, the notebooks and later chapters: train it once, up front.
+# EfficientNet-Lite0's ImageNet weights converted and cached too, before any kernel
+# (the grader's sandboxed ones included) needs them.
 models: install
 	$(OFFLINE) $(PY) -c "from cnnvision.fashion_cnn import load_fashion_cnn; load_fashion_cnn()"
+	$(OFFLINE) $(PY) -c "from cnnvision.imagenet import imagenet_weights_path; imagenet_weights_path()"
 
 lint: install
 	$(BIN)/ruff check .
