@@ -18,6 +18,7 @@ import pytest
 import tensorflow as tf
 from notebook_code import load_namespace, notebook_path
 
+from autograder import core
 from autograder.checks import introspection as checks
 from autograder.reference import introspection as reference
 
@@ -182,3 +183,21 @@ def test_notebook_states_the_points_and_the_rules_the_checks_grade():
     assert "(k + 1/2)/m" in text["ig-intro"]
     assert "allow two per step" in text["fool-intro"] and checks.call_budget(5) == 2 * 5 + 2
     assert "half the `epsilon`" in text["fool-intro"]
+
+
+@pytest.mark.parametrize("exercise, wrong_name, hint", [
+    ("saliency_map", "saliency_of_softmax", "gradient of the softmax probability"),
+    ("saliency_map", "saliency_without_abs", "absolute value"),
+    ("occlusion_map", "occlusion_transposed", "transposed"),
+    ("occlusion_map", "occlusion_sign_flipped", "Wrong sign"),
+    ("class_activation_map", "cam_with_bias", "Add no bias"),
+    ("grad_cam", "grad_cam_max_of_gradients", "(mean), not the max"),
+    ("integrated_gradients", "ig_without_difference", "(x - baseline)"),
+    ("lime_weights", "lime_unweighted", "exp(-d^2 / width^2)"),
+])
+def test_public_messages_name_the_classic_mistake(exercise, wrong_name, hint):
+    import wrong.introspection as wrong
+
+    with pytest.raises(core.CheckFailure) as failure:
+        getattr(checks, f"public_{exercise}")(getattr(wrong, wrong_name))
+    assert hint in str(failure.value)
