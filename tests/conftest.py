@@ -1,10 +1,12 @@
 """pytest configuration shared by every test module."""
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
 import matplotlib
+import pytest
 
 import cnnvision  # noqa: F401 - silences TensorFlow before any test imports it
 
@@ -21,3 +23,24 @@ if os.environ.get("CNNVISION_BLOCK_NETWORK") == "1":
         "_netguard", TESTS_DIR / "netguard" / "sitecustomize.py"
     )
     spec.loader.exec_module(importlib.util.module_from_spec(spec))
+
+
+@pytest.fixture(scope="session")
+def grading_template(tmp_path_factory):
+    """``build_template`` once per chapter and source version; each workspace gets a copy.
+
+    A template in a new workspace costs nbgrader's first gradebook there (alembic, 5-10 s):
+    the grading tests of every module share one build of each chapter's template.
+    """
+    from autograder.grading import template
+
+    cache = tmp_path_factory.mktemp("templates")
+
+    def build(source_root: Path, chapter: str, workspace: Path) -> Path:
+        built = template.build_template(source_root, chapter, cache)
+        copy = workspace / ".templates" / built.name
+        if not copy.is_dir():
+            shutil.copytree(built, copy)
+        return copy
+
+    return build

@@ -16,9 +16,11 @@ import nbformat
 import psutil
 import pytest
 
-from autograder.grading import runner, template
+from autograder.grading import runner
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("grading")]
+# One worker grades the fixture cohorts (here and the LMS end-to-end test) while the other
+# grades the chapters (group "grading"): numpy only, each cell far below its 8 s limit.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("grading-fixture")]
 
 FIXTURES = Path(__file__).parent / "fixtures" / "grading"
 SOURCE_ROOT = FIXTURES / "source"
@@ -153,10 +155,10 @@ def write_submission(root: Path, student: str, files: dict) -> None:
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory):
+def graded(tmp_path_factory, grading_template):
     workspace = tmp_path_factory.mktemp("workspace")
     submissions = tmp_path_factory.mktemp("submissions")
-    template_dir = template.build_template(SOURCE_ROOT, "fixture", workspace)
+    template_dir = grading_template(SOURCE_ROOT, "fixture", workspace)
     release = nbformat.read(template_dir / "release" / "fixture" / "fixture.ipynb", as_version=4)
     cases = cohort_cases(release)
     for student, (files, *_rest) in cases.items():
@@ -259,13 +261,14 @@ def test_rerun_grades_only_new_submissions_and_keeps_earlier_grades(graded):
     assert json.loads(after["late_student.json"])["score"] == pytest.approx(3.0, abs=1e-6)
 
 
-def test_without_namespaces_the_audit_hook_still_guards(graded, tmp_path):
+def test_without_namespaces_the_audit_hook_still_guards(graded, tmp_path, grading_template):
     """The portable sandbox (macOS, containers without user namespaces): audit hook only."""
     _cohort, _subs, release, cases, _summary = graded
     submissions = tmp_path / "subs"
     chosen = ("correct", "kills_launcher", "reads_solutions", "writes_outside", "tamper_numpy")
     for student in chosen:
         write_submission(submissions, student, cases[student][0])
+    grading_template(SOURCE_ROOT, "fixture", tmp_path / "ws")
     cohort = runner.Cohort(chapter="fixture", workspace=tmp_path / "ws", source_root=SOURCE_ROOT,
                            workers=2, progress=False, namespaces=False,
                            limits=runner.Limits(cell_timeout=8, submission_timeout=90))

@@ -173,13 +173,13 @@ def test_a_zip_of_one_moodle_student_is_not_unwrapped(tmp_path):
 
 # ------------------------------------------------------------------ end to end
 @pytest.mark.slow
-@pytest.mark.xdist_group("grading")
-def test_grading_a_canvas_zip_with_two_students_of_the_same_name(tmp_path):
-    from autograder.grading import runner, template
+@pytest.mark.xdist_group("grading-fixture")  # with the cohort of tests/test_grading_cohort.py
+def test_grading_a_canvas_zip_with_two_students_of_the_same_name(tmp_path, grading_template):
+    from autograder.grading import runner
 
     source_root = Path(__file__).parent / "fixtures" / "grading" / "source"
     workspace = tmp_path / "workspace"
-    template_dir = template.build_template(source_root, "fixture", workspace)
+    template_dir = grading_template(source_root, "fixture", workspace)
     release = nbformat.read(template_dir / "release" / "fixture" / "fixture.ipynb", as_version=4)
 
     def answered(answers):

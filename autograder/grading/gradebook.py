@@ -10,11 +10,9 @@ instructor gave by hand in formgrader (``manual_score``) are never touched.
 
 from __future__ import annotations
 
-import os
+import shutil
 import warnings
 from pathlib import Path
-
-from .sandbox import tool_env
 
 COURSE_ID = "cnn-vision"
 
@@ -42,8 +40,9 @@ def sync(workspace: Path, template_dir: Path, chapter: str, records: list[dict])
     from sqlalchemy.exc import SAWarning
 
     warnings.simplefilter("ignore", SAWarning)  # raised inside nbgrader's add_submission
-    os.environ["PATH"] = tool_env()["PATH"]  # nbgrader runs alembic on a new gradebook
     path = workspace / "gradebook.db"
+    if not path.is_file():  # a copy of the template's: nbgrader makes no new one (alembic, 5-10 s)
+        shutil.copyfile(template_dir / "gradebook.db", path)
     with Gradebook(f"sqlite:///{template_dir / 'gradebook.db'}", COURSE_ID) as source, \
             Gradebook(f"sqlite:///{path}", COURSE_ID) as target:
         _define_assignment(source, target, chapter)

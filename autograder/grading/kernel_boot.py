@@ -1,6 +1,6 @@
 """The kernel launcher (zygote): sandbox once, import once, then fork one kernel per submission.
 
-Each grading worker starts one launcher and keeps it for the whole cohort::
+Each grading worker starts one launcher and keeps it for the whole run (all its chapters)::
 
     [unshare -Urnmp --kill-child --] python -m autograder.grading.kernel_boot SETTINGS
 
@@ -9,18 +9,19 @@ Each grading worker starts one launcher and keeps it for the whole cohort::
    workers' folders behind empty tmpfs mounts and makes the repository
    read-only; then re-executes itself in a nested user namespace that holds
    no capability over those mounts.
-2. Imports what the kernels need (the course library, numpy, the chapter's
-   checks, TensorFlow on Linux, ipykernel): the 5-10 s a fresh kernel spends
-   importing TensorFlow is paid once per worker, not once per submission.
+2. Imports what the kernels need (the course library, numpy, TensorFlow on
+   Linux, ipykernel): the 5-10 s a fresh kernel spends importing TensorFlow is
+   paid once per worker, not once per submission nor once per chapter.
 3. Serves fork requests on the socket it inherited (fd ``AUTOGRADER_ZYGOTE_FD``):
-   one JSON line ``{"connection_file", "guard_key", "cwd"}`` -> ``{"pid"}``
+   one JSON line ``{"connection_file", "guard_key", "cwd", "imports"}`` -> ``{"pid"}``
    (pids as the worker sees them). The launcher cannot be ptraced by its
    kernels (not dumpable) and adopts whatever they leave behind (child
    subreaper), so the worker can kill it. With namespaces it is the init of
    its pid namespace: kernels cannot signal it, and when it ends every
    process a submission started ends with it.
 
-In the forked child, before any student code: its own session, the audit hook
+In the forked child, before any student code: its own session, the chapter's
+checks (``imports``, a fraction of a second once TensorFlow is loaded), the audit hook
 (cannot be removed from Python: no network but loopback, no writes outside
 the submission's folders, no reads of hidden folders, no new programs without
 namespaces), the guard's snapshot of the checking machinery
@@ -139,6 +140,7 @@ def _kernel_child(settings: dict, request: dict, channel: socket.socket, report:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         _prctl(PR_SET_DUMPABLE, 1)  # the worker reads its memory use from /proc
         os.chdir(request["cwd"])
+        _preload(request.get("imports", []))  # before the guard's snapshot, which covers them
         run_kernel({**settings, "guard_key": request["guard_key"]}, request["connection_file"])
         status = 0
     finally:
@@ -179,6 +181,7 @@ def main(argv: list[str]) -> None:
     channel = socket.socket(fileno=int(os.environ.pop(ZYGOTE_FD_ENV)))
     _preload(settings.get("preload", []))
     serve(settings, channel)
+    os._exit(0)  # nothing to save: tearing TensorFlow down would only keep the worker waiting
 
 
 if __name__ == "__main__":

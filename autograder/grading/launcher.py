@@ -69,6 +69,7 @@ class Launcher:
         self.channel: socket.socket | None = None
         self.settings_key = ""
         self.guard_key = ""
+        self.kernel_imports: list[str] = []  # the chapter's checks, imported by each kernel
         self.launcher_pid = 0
         self._buffer = b""
 
@@ -133,7 +134,8 @@ class Launcher:
             return False
 
     def fork(self, connection_file: str, cwd: str) -> int:
-        request = {"connection_file": connection_file, "cwd": cwd, "guard_key": self.guard_key}
+        request = {"connection_file": connection_file, "cwd": cwd, "guard_key": self.guard_key,
+                   "imports": self.kernel_imports}
         pid = int(self._ask(request, REPLY_TIMEOUT)["pid"])
         if pid <= 0:
             raise LauncherError("the kernel launcher could not fork a kernel")

@@ -139,27 +139,76 @@ class Worker:
         return None
 
 
-def _job(cohort: Cohort, sub: intake.Submission, template_dir: Path, hidden: list[str],
-         out_dir: Path) -> dict:
+@dataclass
+class _Intake:
+    """One cohort's part of a grading run: its template, its record store, what to grade."""
+
+    cohort: Cohort
+    submissions: Path
+    template_dir: Path
+    release: nbformat.NotebookNode
+    store: records.RecordStore
+    todo: list[tuple[intake.Submission, str]]
+    kept: int
+    runs: Path  # the workers' logs and each submission's output folder
+
+
+def _take_in(cohort: Cohort, submissions: Path) -> _Intake:
+    """Template, intake and record store of a cohort; only new or changed submissions to do."""
+    workspace = cohort.workspace
+    template_dir = template.build_template(cohort.source_root, cohort.chapter, workspace)
+    release = nbformat.read(template_dir / "release" / cohort.chapter / f"{cohort.chapter}.ipynb",
+                            as_version=4)
+    source_digest = template_dir.name.rsplit("-", 1)[-1]
+    if submissions.suffix == ".zip":
+        submissions = intake.unpack_zip(submissions, workspace / "intake" / submissions.stem)
+    store = records.RecordStore(cohort.grades_dir)
+    todo, kept = [], 0
+    staging = workspace / "intake" / "by-student"  # hidden from kernels, like the workspace
+    for student, origin in intake.discover(submissions, cohort.chapter, staging):
+        digest = content_digest(origin, source_digest)
+        if store.has(student, digest):
+            kept += 1
+            continue
+        sub = intake.prepare(origin, student, cohort.chapter, release, workspace / "submitted")
+        todo.append((sub, digest))
+    runs = _ensure(workspace / "runs" / cohort.chapter)
+    return _Intake(cohort, submissions, template_dir, release, store, todo, kept, runs)
+
+
+def _hidden_roots(intakes: list[_Intake]) -> list[str]:
+    """Solutions, workspaces and submissions of every cohort in the run, hidden from every kernel."""
+    roots = set()
+    for part in intakes:
+        roots |= {part.cohort.source_root.resolve(), part.cohort.workspace.resolve(),
+                  part.submissions.resolve()}
+    return sorted(str(p) for p in roots)
+
+
+def _job(part: _Intake, sub: intake.Submission, hidden: list[str], out_dir: Path) -> dict:
+    cohort = part.cohort
     return {
         "student": sub.student, "chapter": cohort.chapter, "submission_dir": str(sub.folder),
-        "template_dir": str(template_dir), "out_dir": str(out_dir),
+        "template_dir": str(part.template_dir), "out_dir": str(out_dir),
         "cell_timeout": cohort.limits.cell_timeout,
         "submission_timeout": cohort.limits.submission_timeout,
         "memory_mb": cohort.limits.memory_mb, "output_cap": cohort.limits.output_cap,
         "hidden_roots": hidden, "namespaces": cohort.namespaces,
         "preload": _preload(cohort.chapter),
+        "kernel_imports": [f"autograder.checks.{cohort.chapter}"],
     }
 
 
 def _preload(chapter: str) -> list[str]:
     """Imported once by the slot's launcher, before any kernel is forked from it.
 
-    The guard's snapshot in each kernel covers them. TensorFlow and Keras come
-    with chapters that have checks (their references run on TensorFlow), on
-    Linux only: forking a process that loaded TensorFlow is not safe on macOS.
+    The guard's snapshot in each kernel covers them, and the chapter's checks,
+    which each kernel imports before its snapshot (``kernel_imports``): so one
+    launcher serves every chapter of a run. TensorFlow and Keras come with
+    chapters that have checks (their references run on TensorFlow), on Linux
+    only: forking a process that loaded TensorFlow is not safe on macOS.
     """
-    modules = ["cnnvision", "numpy", "autograder.core", f"autograder.checks.{chapter}"]
+    modules = ["cnnvision", "numpy", "autograder.core"]
     checks = Path(__file__).resolve().parents[1] / "checks" / f"{chapter}.py"
     if checks.is_file() and sys.platform.startswith("linux"):
         modules += ["tensorflow", "keras"]
@@ -174,82 +223,97 @@ def _progress(total: int, enabled: bool):
 
 def grade_cohort(cohort: Cohort, submissions: Path) -> dict:
     """Grade every new or changed submission in ``submissions``; return a summary."""
-    workspace = cohort.workspace
-    template_dir = template.build_template(cohort.source_root, cohort.chapter, workspace)
-    release = nbformat.read(template_dir / "release" / cohort.chapter / f"{cohort.chapter}.ipynb",
-                            as_version=4)
-    source_digest = template_dir.name.rsplit("-", 1)[-1]
-    if submissions.suffix == ".zip":
-        submissions = intake.unpack_zip(submissions, workspace / "intake" / submissions.stem)
-    store = records.RecordStore(cohort.grades_dir)
-    environment = records.environment()
-    hidden = [str(p) for p in {cohort.source_root.resolve(), workspace.resolve(),
-                               submissions.resolve()}]
-    todo, kept = [], 0
-    staging = workspace / "intake" / "by-student"  # hidden from kernels, like the workspace
-    for student, origin in intake.discover(submissions, cohort.chapter, staging):
-        digest = content_digest(origin, source_digest)
-        if store.has(student, digest):
-            kept += 1
-            continue
-        sub = intake.prepare(origin, student, cohort.chapter, release, workspace / "submitted")
-        todo.append((sub, digest))
-    runs = _ensure(workspace / "runs" / cohort.chapter)
+    return grade_cohorts([(cohort, submissions)])[0]
+
+
+def grade_cohorts(runs: list[tuple[Cohort, Path]]) -> list[dict]:
+    """Grade several cohorts (chapters) in one run: one pool of workers for all their submissions.
+
+    The pool has as many workers as the largest cohort asks for; each worker keeps
+    its kernel launcher from one chapter to the next. One summary per cohort, in order.
+    """
+    if not runs:
+        return []
+    intakes = [_take_in(cohort, submissions) for cohort, submissions in runs]
+    workers = max(cohort.workers for cohort, _ in runs)
+    progress = any(cohort.progress for cohort, _ in runs)
+    seconds = _grade_submissions(intakes, workers, progress)
+    return [_summary(part, seconds) for part in intakes]
+
+
+def _grade_submissions(intakes: list[_Intake], workers: int, progress: bool) -> float:
+    """Grade every cohort's submissions to do with one pool; save each record as it comes."""
+    hidden = _hidden_roots(intakes)
     started = time.time()
     jobs: queue.Queue = queue.Queue()
     done: queue.Queue = queue.Queue()
-    for sub, digest in todo:
-        if sub.fatal:
-            done.put((sub, digest, None, {}, 0.0))
-        else:
-            out_dir = Path(tempfile.mkdtemp(prefix=f"{sub.student}-", dir=runs))
-            jobs.put((sub, digest, out_dir, _job(cohort, sub, template_dir, hidden, out_dir)))
-    slots = sandbox.make_slots(min(cohort.workers, max(1, jobs.qsize())))
-    threads = [threading.Thread(target=_serve, args=(jobs, done, cohort.limits, runs, slot),
+    for part in intakes:
+        for sub, digest in part.todo:
+            if sub.fatal:
+                done.put((part, sub, digest, None, {}, 0.0))
+            else:
+                out_dir = Path(tempfile.mkdtemp(prefix=f"{sub.student}-", dir=part.runs))
+                jobs.put((part, sub, digest, out_dir, _job(part, sub, hidden, out_dir)))
+    total = sum(len(part.todo) for part in intakes)
+    slots = sandbox.make_slots(min(workers, max(1, jobs.qsize())))
+    threads = [threading.Thread(target=_serve, args=(jobs, done, intakes[0].runs, slot),
                                 daemon=True) for slot in slots]
     for thread in threads:
         thread.start()
-    with _progress(len(todo), cohort.progress) as bar:
-        for _ in range(len(todo)):
-            sub, digest, out_dir, result, seconds = done.get()
-            record = records.make_record(sub, digest, result, seconds, release, environment,
-                                         cohort.namespaces)
-            if out_dir is not None:
-                records.publish_files(workspace, cohort.chapter, sub.student, out_dir)
-            store.save(record)
+    environment = records.environment()  # imports TensorFlow (5-10 s) while the workers start
+    with _progress(total, progress) as bar:
+        for _ in range(total):
+            _save(*done.get(), environment)
             bar.update()
     for thread in threads:
         thread.join()
     shutil.rmtree(slots[0].root.parent, ignore_errors=True)
-    all_records = store.load_all()
-    csv_path = records.export_csv(all_records, release, cohort.grades_dir / "grades.csv")
-    gradebook_path = gradebook.sync(workspace, template_dir, cohort.chapter, all_records)
+    return time.time() - started
+
+
+def _save(part: _Intake, sub: intake.Submission, digest: str, out_dir: Path | None, result: dict,
+          seconds: float, environment: dict) -> None:
+    cohort = part.cohort
+    record = records.make_record(sub, digest, result, seconds, part.release, environment,
+                                 cohort.namespaces)
+    if out_dir is not None:
+        records.publish_files(cohort.workspace, cohort.chapter, sub.student, out_dir)
+    part.store.save(record)
+
+
+def _summary(part: _Intake, seconds: float) -> dict:
+    """The grades CSV, the instructor's gradebook and the report, from every record."""
     from . import report
 
-    report_path = report.write_report(all_records, release, workspace / "reports" / cohort.chapter,
+    cohort = part.cohort
+    all_records = part.store.load_all()
+    csv_path = records.export_csv(all_records, part.release, cohort.grades_dir / "grades.csv")
+    gradebook_path = gradebook.sync(cohort.workspace, part.template_dir, cohort.chapter,
+                                    all_records)
+    report_path = report.write_report(all_records, part.release,
+                                      cohort.workspace / "reports" / cohort.chapter,
                                       cohort.chapter)
-    return {"graded": len(todo), "kept": kept, "seconds": round(time.time() - started, 2),
+    return {"graded": len(part.todo), "kept": part.kept, "seconds": round(seconds, 2),
             "csv": str(csv_path), "report": str(report_path), "gradebook": str(gradebook_path),
             "records": all_records}
 
 
-def _serve(jobs: queue.Queue, done: queue.Queue, limits: Limits, log_dir: Path,
-           slot: sandbox.Slot) -> None:
+def _serve(jobs: queue.Queue, done: queue.Queue, log_dir: Path, slot: sandbox.Slot) -> None:
     """One pool thread: a persistent worker grades jobs in its slot until the queue is empty."""
     worker = Worker(log_dir)
     try:
         while True:
             try:
-                sub, digest, out_dir, job = jobs.get_nowait()
+                part, sub, digest, out_dir, job = jobs.get_nowait()
             except queue.Empty:
                 return
             job["slot_dir"] = str(slot.root)
             try:
-                result, seconds = worker.run(job, limits)
+                result, seconds = worker.run(job, part.cohort.limits)
                 seconds -= result.get("launcher_seconds", 0.0)  # the worker's start-up, not theirs
             except Exception as error:  # noqa: BLE001 - one bad submission never stops the batch
                 result, seconds = {"fatal": f"grader error: {error}", "fatal_kind": "grader"}, 0.0
-            done.put((sub, digest, out_dir, result, seconds))
+            done.put((part, sub, digest, out_dir, result, seconds))
     finally:
         worker.stop()
 

@@ -210,6 +210,7 @@ def _start_launcher(job: dict, slot: sandbox.Slot) -> float:
                                          int(job["output_cap"]), bool(job["namespaces"]))
     seconds = ACTIVE.ensure(slot, settings)
     ACTIVE.guard_key = secrets.token_hex(32)  # a new key for every submission
+    ACTIVE.kernel_imports = list(job.get("kernel_imports", []))
     return seconds
 
 
