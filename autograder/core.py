@@ -23,7 +23,7 @@ import contextlib
 import math
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -286,6 +286,37 @@ class CaseGroup:
             except Exception as error:  # noqa: BLE001 - student code may raise anything
                 return f"{case!r}: {type(error).__name__}: {error}"
         return None
+
+
+@dataclass(frozen=True)
+class BadCase:
+    """Arguments that must raise ValueError: ``build()`` returns (args, kwargs)."""
+
+    label: str
+    build: object = field(compare=False)
+    why: str = ""
+
+    def __repr__(self) -> str:
+        return self.label
+
+
+def check_bad_case(function, case: BadCase) -> None:
+    """Fail unless ``function`` raises ValueError for the case's arguments."""
+    args, kwargs = case.build()
+    expect_value_error(function, args, case.why, kwargs)
+
+
+def score_function(exercise: str, function, groups: list[CaseGroup], check_case,
+                   points: float = 1.0) -> float:
+    """:func:`score_groups` for one student function: ``check_case(function, case)`` grades a
+    case, and a :class:`BadCase` passes when ``function`` raises ValueError for it."""
+
+    def run(case):
+        if isinstance(case, BadCase):
+            return check_bad_case(function, case)
+        return check_case(function, case)
+
+    return score_groups(exercise, groups, run, points)
 
 
 def score_groups(exercise: str, groups: list[CaseGroup], check_one, points: float = 1.0) -> float:

@@ -28,6 +28,7 @@ PRELUDES = {
     "pooling": "import numpy as np\n",
     "architectures": "import numpy as np\nimport keras\nfrom keras import layers\n",
     "introspection": "import numpy as np\nimport keras\nimport tensorflow as tf\n",
+    "transfer_learning": "import numpy as np\nimport keras\nimport tensorflow as tf\n",
 }
 # Exercises whose full-marks check trains a model: tested once in their chapter's file.
 TRAINING_EXERCISES = {("architectures", "train_on_subset")}

@@ -21,7 +21,7 @@ code: relative error below 1e-3 on a smooth model at 256 steps.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -202,40 +202,8 @@ def _compare(got, expected, name: str, variants=None, tol=None) -> None:
         core.assert_close(got, expected, name, tol, hint)
 
 
-@dataclass(frozen=True)
-class BadCase:
-    """Arguments that must raise ValueError: ``build()`` returns (args, kwargs)."""
-
-    label: str
-    build: object = field(compare=False)
-    why: str = ""
-
-    def __repr__(self) -> str:
-        return self.label
-
-
-def _check_bad(function, case: BadCase) -> None:
-    args, kwargs = case.build()
-    core.expect_value_error(function, args, case.why, kwargs)
-
-
-def _score(name, groups, check_one, points) -> float:
-    def run(case):
-        if isinstance(case, BadCase):
-            return _check_bad(check_one.function, case)
-        return check_one(case)
-
-    return core.score_groups(name, groups, run, points)
-
-
-class _Checker:
-    """``check(case)`` for one function, remembering the function for the bad-argument cases."""
-
-    def __init__(self, function, check):
-        self.function, self._check = function, check
-
-    def __call__(self, case):
-        return self._check(self.function, case)
+BadCase = core.BadCase
+_check_bad = core.check_bad_case
 
 
 # ===================================================================== saliency
@@ -343,7 +311,7 @@ def hidden_saliency_map(saliency_map, points: float = 1.0) -> float:
             SaliencyCase("saturated", (8, 8, 3), 2, 4, c, next(seeds)) for c in (0, 3)]),
         core.CaseGroup("bad arguments raise ValueError", _saliency_bad_cases()),
     ]
-    return _score("saliency_map", groups, _Checker(saliency_map, check_saliency_case), points)
+    return core.score_function("saliency_map", saliency_map, groups, check_saliency_case, points)
 
 
 # ==================================================================== occlusion
@@ -463,7 +431,7 @@ def hidden_occlusion_map(occlusion_map, points: float = 1.0) -> float:
             OcclusionCase("conv", (8, 7, 3), 2, 3, 1, next(seeds), fill=(0.2, 0.5, 0.9))]),
         core.CaseGroup("bad arguments raise ValueError", _occlusion_bad_cases()),
     ]
-    return _score("occlusion_map", groups, _Checker(occlusion_map, check_occlusion_case), points)
+    return core.score_function("occlusion_map", occlusion_map, groups, check_occlusion_case, points)
 
 
 # ========================================================================== CAM
@@ -555,7 +523,7 @@ def hidden_class_activation_map(class_activation_map, points: float = 1.0) -> fl
             CamCase("lite0", (LITE0_SIZE, LITE0_SIZE, 3), c, 0) for c in (281, 967)]),
         core.CaseGroup("bad arguments raise ValueError", _cam_bad_cases()),
     ]
-    return _score("class_activation_map", groups, _Checker(class_activation_map, check_cam_case), points)
+    return core.score_function("class_activation_map", class_activation_map, groups, check_cam_case, points)
 
 
 # ===================================================================== Grad-CAM
@@ -669,7 +637,7 @@ def hidden_grad_cam(grad_cam, points: float = 1.0) -> float:
             GradCamCase("lite0-nested", (LITE0_SIZE, LITE0_SIZE, 3), "top_activation", 285, 0)]),
         core.CaseGroup("bad arguments raise ValueError", _grad_cam_bad_cases()),
     ]
-    return _score("grad_cam", groups, _Checker(grad_cam, check_grad_cam_case), points)
+    return core.score_function("grad_cam", grad_cam, groups, check_grad_cam_case, points)
 
 
 # ========================================================= integrated gradients
@@ -779,7 +747,7 @@ def hidden_integrated_gradients(integrated_gradients, points: float = 1.0) -> fl
             IgCase("smooth", (5, 7, 3), 2, 256, next(seeds), baseline="image", complete=True)]),
         core.CaseGroup("bad arguments raise ValueError", _ig_bad_cases()),
     ]
-    return _score("integrated_gradients", groups, _Checker(integrated_gradients, check_ig_case), points)
+    return core.score_function("integrated_gradients", integrated_gradients, groups, check_ig_case, points)
 
 
 # ========================================================================= LIME
@@ -881,7 +849,7 @@ def hidden_lime_weights(lime_weights, points: float = 1.0) -> float:
             LimeCase(30, 3, next(seeds), extremes=True, ridge=0.0)]),
         core.CaseGroup("bad arguments raise ValueError", _lime_bad_cases()),
     ]
-    return _score("lime_weights", groups, _Checker(lime_weights, check_lime_case), points)
+    return core.score_function("lime_weights", lime_weights, groups, check_lime_case, points)
 
 
 # ================================================================ fooling image
@@ -1011,4 +979,4 @@ def fool_cases() -> list[tuple[str, list[FoolCase]]]:
 def hidden_fooling_image(fooling_image, points: float = 1.0) -> float:
     groups = [core.CaseGroup(name, cases) for name, cases in fool_cases()]
     groups.append(core.CaseGroup("bad arguments raise ValueError", _fool_bad_cases()))
-    return _score("fooling_image", groups, _Checker(fooling_image, check_fool_case), points)
+    return core.score_function("fooling_image", fooling_image, groups, check_fool_case, points)
