@@ -281,6 +281,9 @@ def load_fashion_cnn(train_if_missing: bool = True, verbose: int = 2) -> Trained
     """
     key = cache_key()
     weights_path, _ = cache_paths(key)
+    trained = load_cached(key)  # no lock to read: the cache may be read-only (a grading kernel)
+    if trained is not None:
+        return trained
     with _exclusive(weights_path.with_suffix(".lock")):
         trained = load_cached(key)
         if trained is not None:

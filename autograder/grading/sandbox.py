@@ -98,8 +98,14 @@ def make_slots(count: int) -> list[Slot]:
 
 
 def kernel_env(slot: Slot) -> dict:
+    """The kernel's environment. ``CNNVISION_CACHE`` is the grader's own course cache (the
+    course CNN, the converted ImageNet weights, from ``make models``): kernels read it, and the
+    audit hook keeps them from writing to it. Without it every submission would train or
+    convert them again in its empty HOME."""
+    from cnnvision.cache import cache_dir
+
     return {**QUIET_KERNEL_ENV, "HOME": str(slot.home), "TMPDIR": str(slot.tmp),
-            "MPLCONFIGDIR": str(slot.tmp / "mpl")}
+            "MPLCONFIGDIR": str(slot.tmp / "mpl"), "CNNVISION_CACHE": str(cache_dir())}
 
 
 def launcher_settings(slot: Slot, hidden_roots: list[str], preload: list[str], output_cap: int,
