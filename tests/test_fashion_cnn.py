@@ -71,6 +71,25 @@ def test_a_cached_model_loads_without_retraining(fake_training):
     assert second.metrics["test_accuracy"] == 0.5
 
 
+def test_a_cached_model_loads_without_taking_the_lock(fake_training):
+    """A grading kernel reads the grader's cache but may write nothing there: no lock file."""
+    fashion_cnn.load_fashion_cnn(verbose=0)
+    lock = fashion_cnn.cache_paths(fashion_cnn.cache_key())[0].with_suffix(".lock")
+    lock.unlink()
+    loaded = fashion_cnn.load_fashion_cnn(verbose=0)
+    assert len(fake_training) == 1 and loaded.metrics["test_accuracy"] == 0.5
+    assert not lock.exists()
+
+
+def test_grading_kernels_read_the_graders_course_cache(monkeypatch, tmp_path):
+    from autograder.grading import sandbox
+
+    monkeypatch.setenv("CNNVISION_CACHE", str(tmp_path / "cache"))
+    slot = sandbox.Slot.create(tmp_path / "slot0")
+    env = sandbox.kernel_env(slot)
+    assert env["CNNVISION_CACHE"] == str(tmp_path / "cache") and env["HOME"] == str(slot.home)
+
+
 def test_a_changed_builder_retrains(fake_training, monkeypatch):
     fashion_cnn.load_fashion_cnn(verbose=0)
     monkeypatch.setattr(fashion_cnn, "build_fashion_cnn", _other_builder)
