@@ -149,6 +149,34 @@ def assert_close(got, expected, name: str, tol: Tolerance, hint: str = "") -> No
     raise CheckFailure(message)
 
 
+def matching_hint(got, variants: dict, tol: Tolerance) -> str:
+    """The first hint of ``variants`` (hint -> the output of a classic mistake) whose output
+    ``got`` matches within ``tol`` (atol scaled like :func:`assert_close`), else ``""``."""
+    got = _np_asarray(got)
+    for hint, value in variants.items():
+        value = _np_asarray(value)
+        if got.shape == value.shape:
+            scale = max(1.0, float(_np_abs(value).max())) if value.size else 1.0
+            if bool(_np_isclose(got, value, rtol=tol.rtol, atol=tol.atol * scale).all()):
+                return hint
+    return ""
+
+
+def assert_close_or_hint(got, expected, name: str, tol: Tolerance, variants=None) -> None:
+    """:func:`assert_close`; on failure, the message names the classic mistake ``got`` matches.
+
+    ``variants``: a dict hint -> wrong output, or a function returning one, called only when
+    the comparison fails (so a correct answer costs no extra computation).
+    """
+    try:
+        assert_close(got, expected, name, tol)
+    except CheckFailure:
+        if callable(variants):
+            variants = variants()
+        hint = matching_hint(got, variants or {}, tol) if np.shape(got) == np.shape(expected) else ""
+        assert_close(got, expected, name, tol, hint)
+
+
 def assert_equal(got, expected, name: str, hint: str = "") -> None:
     """Exact comparison for integers, tuples and strings."""
     if got != expected:

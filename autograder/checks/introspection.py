@@ -173,33 +173,10 @@ def _as_array(got, name: str) -> np.ndarray:
     return got
 
 
-def _hint_for(got, variants: dict[str, np.ndarray]) -> str:
-    """The hint of the first classic mistake whose output matches the student's."""
-    tol = _tolerance()
-    for hint, value in variants.items():
-        value = np.asarray(value)
-        if got.shape == value.shape:
-            scale = max(1.0, float(np.abs(value).max())) if value.size else 1.0
-            if np.allclose(got, value, rtol=tol.rtol, atol=tol.atol * scale):
-                return hint
-    return ""
-
-
 def _compare(got, expected, name: str, variants=None, tol=None) -> None:
-    """Compare with the reference; on failure, name the classic mistake the output matches.
-
-    ``variants``: a dict hint -> wrong output, or a function returning one, called only
-    when the comparison fails (so a correct answer costs no extra gradient computation).
-    """
-    got = _as_array(got, name)
-    tol = tol or _tolerance()
-    try:
-        core.assert_close(got, expected, name, tol)
-    except core.CheckFailure:
-        if callable(variants):
-            variants = variants()
-        hint = _hint_for(got, variants or {}) if got.shape == np.shape(expected) else ""
-        core.assert_close(got, expected, name, tol, hint)
+    """Compare with the reference; on failure, name the classic mistake the output matches
+    (``variants``: see :func:`core.assert_close_or_hint`)."""
+    core.assert_close_or_hint(_as_array(got, name), expected, name, tol or _tolerance(), variants)
 
 
 BadCase = core.BadCase

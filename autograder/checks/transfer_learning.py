@@ -188,32 +188,18 @@ def _prepare_variants(images, size) -> dict:
     bilinear = tf.image.resize(x, (size, size), method="bilinear").numpy()
     if bilinear.shape[-1] == 1:
         nearest, bilinear = np.repeat(nearest, 3, -1), np.repeat(bilinear, 3, -1)
-    return {
+    return {f"Your result matches the images {mistake}.": value for mistake, value in {
         "divided by 255 (Lite0 expects (x - 127) / 128, from about -1 to 1)": bilinear / 255.0,
         "scaled to [-1, 1] with 127.5 (Lite0 expects (x - 127) / 128)": bilinear / 127.5 - 1.0,
         "not normalised at all (Lite0 expects (x - 127) / 128)": bilinear,
         "resized with nearest neighbours instead of bilinearly": (nearest - 127.0) / 128.0,
         "normalised as if the images were in [0, 1] ((x / 255 - 127) / 128)":
             (bilinear / 255.0 - 127.0) / 128.0,
-    }
-
-
-def _hint(got, variants: dict) -> str:
-    got = np.asarray(got, np.float64)
-    for description, value in variants.items():
-        value = np.asarray(value)
-        if value.shape == got.shape and np.allclose(got, value, rtol=1e-4, atol=1e-4):
-            return f"Your result matches the images {description}."
-    return ""
+    }.items()}
 
 
 def _compare(got, expected, name: str, variants=None) -> None:
-    tol = _tolerance()
-    try:
-        core.assert_close(got, expected, name, tol)
-    except core.CheckFailure:
-        hint = _hint(got, variants()) if callable(variants) else ""
-        core.assert_close(got, expected, name, tol, hint)
+    core.assert_close_or_hint(got, expected, name, _tolerance(), variants)
 
 
 @_quiet
@@ -321,8 +307,9 @@ def check_classifier_case(add_classifier, case: ClassifierCase) -> None:
     softmax = np.exp(expected_logits - expected_logits.max(-1, keepdims=True))
     softmax /= softmax.sum(-1, keepdims=True)
     _compare(got_logits, expected_logits, f"{case!r}: logits of 3 images",
-             lambda: {"with a softmax: the classifier must output logits (no activation)": softmax,
-                      "with the maximum instead of the average over positions":
+             lambda: {"Your outputs are softmax probabilities: the classifier must output logits "
+                      "(no activation).": softmax,
+                      "Your logits use the maximum instead of the average over positions.":
                           np.asarray(base(images, training=False)).max(axis=(1, 2))
                           @ np.asarray(kernel) + np.asarray(bias)})
 
@@ -574,7 +561,8 @@ def check_feature_case(extract_features, case: FeatureCase) -> None:
 
     def variants():
         maps = reference.feature_model(base, case.layer_name)(images, training=True)
-        return {"computed in training mode: call the base with training=False (or predict)":
+        return {"Your features were computed in training mode: call the base with "
+                "training=False (or predict).":
                 np.asarray(maps).mean(axis=(1, 2))}
 
     _compare(got, expected, repr(case), variants if case.n_images else None)
