@@ -20,9 +20,12 @@ least 1) so that large sums of products keep the same relative footing.
 from __future__ import annotations
 
 import contextlib
+import functools
+import importlib
 import math
 import os
 import sys
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -190,9 +193,9 @@ def assert_equal(got, expected, name: str, hint: str = "") -> None:
 _FORBIDDEN_PACKAGES = ("tensorflow", "keras", "tf_keras", "autograder")
 
 
-def _forbidden_dirs() -> list[str]:
+def _forbidden_dirs(packages) -> list[str]:
     dirs = []
-    for package in _FORBIDDEN_PACKAGES:
+    for package in packages:
         module = sys.modules.get(package)
         path = getattr(module, "__file__", None)
         if path:
@@ -201,16 +204,23 @@ def _forbidden_dirs() -> list[str]:
 
 
 class UsesTensorFlow(CheckFailure):
-    """The student's function called TensorFlow, Keras or the reference implementation."""
+    """The student's function called TensorFlow, Keras, the reference implementation, or a
+    library that does what the exercise asks (``also_forbidden``)."""
 
 
-def call_without_tensorflow(function, *args, **kwargs):
+def call_without_tensorflow(function, *args, also_forbidden: tuple[str, ...] = (), **kwargs):
     """Call ``function`` and fail if it runs any TensorFlow, Keras or autograder code.
 
     The exercises ask for numpy implementations: calling ``tf.nn.conv2d`` (or
-    our reference) would hand in TensorFlow's work as one's own.
+    our reference) would hand in TensorFlow's work as one's own.  ``also_forbidden``
+    names more packages whose code must not run (``("skimage",)`` where the exercise
+    is the colour conversion scikit-image does); they are imported first so that
+    their folders are known.
     """
-    forbidden = _forbidden_dirs()
+    for package in also_forbidden:
+        importlib.import_module(package)
+    packages = _FORBIDDEN_PACKAGES + tuple(also_forbidden)
+    forbidden = _forbidden_dirs(packages)
     caller_frame = sys._getframe()
     seen: list[str] = []
 
@@ -223,7 +233,7 @@ def call_without_tensorflow(function, *args, **kwargs):
                 seen.append(f"{frame.f_code.co_name} in {filename}")
         elif event == "c_call":
             module = getattr(arg, "__module__", None) or ""
-            if module.split(".")[0] in _FORBIDDEN_PACKAGES:
+            if module.split(".")[0] in packages:
                 seen.append(f"{module}.{getattr(arg, '__name__', '?')}")
 
     previous = sys.getprofile()
@@ -236,14 +246,15 @@ def call_without_tensorflow(function, *args, **kwargs):
         sys.setprofile(previous)
     if seen:
         name = getattr(function, "__name__", "your function")
+        libraries = "/".join(["TensorFlow/Keras", *also_forbidden])
         raise UsesTensorFlow(
-            f"{name} calls TensorFlow/Keras ({seen[0]}). This exercise asks for numpy "
+            f"{name} calls {libraries} ({seen[0]}). This exercise asks for numpy "
             "only: write the computation yourself. The points for this exercise are withheld."
         )
     return result
 
 
-def check_numpy_only(function, *args, **kwargs) -> None:
+def check_numpy_only(function, *args, also_forbidden: tuple[str, ...] = (), **kwargs) -> None:
     """Withhold the points (raise :class:`UsesTensorFlow`) if ``function`` calls TensorFlow.
 
     Runs one call under the profiler of :func:`call_without_tensorflow` (keep the
@@ -252,11 +263,27 @@ def check_numpy_only(function, *args, **kwargs) -> None:
     report it with its case.
     """
     try:
-        call_without_tensorflow(function, *args, **kwargs)
+        call_without_tensorflow(function, *args, also_forbidden=also_forbidden, **kwargs)
     except CheckFailure:
         raise
     except Exception:  # noqa: BLE001 - reported by the graded cases
         pass
+
+
+def quiet(check):
+    """Decorator: run a check with Python warnings (numpy's RuntimeWarnings included) silenced.
+
+    A test cell must print nothing on stderr (nbgrader scores such a cell 0), and a
+    student's ``np.log(0)`` or a Keras notice is not a mistake to lose points for.
+    """
+
+    @functools.wraps(check)
+    def run(*args, **kwargs):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return check(*args, **kwargs)
+
+    return run
 
 
 # --------------------------------------------------------------------- scoring

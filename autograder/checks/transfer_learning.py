@@ -21,8 +21,6 @@ TensorFlow's cross-entropy at rtol 1e-4 (CPU) / 1e-3 (GPU).
 
 from __future__ import annotations
 
-import functools
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,19 +38,6 @@ def _keras():
     import keras
 
     return keras
-
-
-def _quiet(check):
-    """Run a check with warnings silenced: a test cell must print nothing on stderr, and Keras
-    warns about things that are not mistakes (an input passed as a tensor, not a list)."""
-
-    @functools.wraps(check)
-    def run(*args, **kwargs):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return check(*args, **kwargs)
-
-    return run
 
 
 def _tolerance() -> core.Tolerance:
@@ -202,7 +187,7 @@ def _compare(got, expected, name: str, variants=None) -> None:
     core.assert_close_or_hint(got, expected, name, _tolerance(), variants)
 
 
-@_quiet
+@core.quiet
 def check_prepare_case(prepare_images, case: PrepareCase) -> None:
     images = uint8_images(case.seed, case.shape)
     expected = reference.prepare_images(images, case.size)
@@ -271,7 +256,7 @@ def _new_weights(model, base) -> list:
     return [v for v in model.weights if id(v) not in ids]
 
 
-@_quiet
+@core.quiet
 def check_classifier_case(add_classifier, case: ClassifierCase) -> None:
     base = toy_base(case.seed, case.shape)
     channels = int(base.output.shape[-1])
@@ -396,7 +381,7 @@ def _check_compiled_loss(model, images, labels, loss, case) -> None:
             "keras.losses.SparseCategoricalCrossentropy(from_logits=True).")
 
 
-@_quiet
+@core.quiet
 def check_step(model, trainable: set[int], learning_rate: float, images, labels, case) -> None:
     """One step of the student's compiled model: frozen weights bit-identical, trained ones
     moved by about the learning rate."""
@@ -452,7 +437,7 @@ def _check_compiled_loss_after(model, before, images, labels, loss, case) -> Non
             variable.assign(value)
 
 
-@_quiet
+@core.quiet
 def check_strategy_case(set_strategy, case: StrategyCase) -> None:
     model, base = toy_model(case.seed, nested=case.nested)
     images, labels = batch(case.seed + 5)
@@ -542,7 +527,7 @@ class FeatureCase:
                 f"batch_size={self.batch_size}{layer})")
 
 
-@_quiet
+@core.quiet
 def check_feature_case(extract_features, case: FeatureCase) -> None:
     base = toy_base(case.seed, dropout=case.dropout,
                     batch_limit=case.batch_size if case.probe else None)
@@ -625,7 +610,7 @@ def _random_labels(seed: int, n: int, classes) -> tuple:
     return tuple(int(c) for c in np.random.default_rng(seed).choice(classes, n))
 
 
-@_quiet
+@core.quiet
 def check_subset_case(first_per_class, case: SubsetCase) -> None:
     labels = np.asarray(case.labels, np.int64)
     expected = reference.first_per_class(labels, case.n_per_class)
@@ -713,7 +698,7 @@ def _within(change: float, steps_lr: float, variables, before) -> bool:
     return 0.5 * steps_lr <= change <= STEP_SLACK * steps_lr + ulps
 
 
-@_quiet
+@core.quiet
 def check_fine_tune_case(fine_tune, case: FineTuneCase) -> None:
     model, base = toy_model(case.seed, small=True)
     images, labels = batch(case.seed + 5)
