@@ -286,6 +286,27 @@ def quiet(check):
     return run
 
 
+@contextlib.contextmanager
+def global_replaced(function, name: str, replacement):
+    """Run with ``replacement`` bound to ``name`` in ``function``'s globals (restored after).
+
+    An exercise that builds on an earlier one (a style loss on the Gram matrix, a VAE loss on
+    the KL term) is graded with the reference for the earlier one in place of the student's,
+    so that a mistake costs points once, where it was made.  Nothing happens when ``function``
+    does not read a global of that name.
+    """
+    namespace = getattr(function, "__globals__", None)
+    if namespace is None or name not in namespace:
+        yield
+        return
+    saved = namespace[name]
+    namespace[name] = replacement
+    try:
+        yield
+    finally:
+        namespace[name] = saved
+
+
 # --------------------------------------------------------------------- scoring
 def _not_implemented_message(function) -> str:
     name = getattr(function, "__name__", "this function")

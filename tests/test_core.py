@@ -155,3 +155,17 @@ def test_group_weights_share_the_points(capsys):
 
     assert core.score_groups("ex", groups, fails_on_three, points=4) == 2.0
     assert "[FAIL] c (2 of the 4 points): 3: three" in capsys.readouterr().out
+
+
+def test_global_replaced_swaps_a_global_and_restores_it_even_on_error():
+    namespace = {"helper": lambda: "student's"}
+    exec("def uses_helper():\n    return helper()", namespace)
+    function = namespace["uses_helper"]
+    with core.global_replaced(function, "helper", lambda: "reference"):
+        assert function() == "reference"
+    assert function() == "student's"
+    with pytest.raises(RuntimeError), core.global_replaced(function, "helper", lambda: "x"):
+        raise RuntimeError
+    assert function() == "student's"
+    with core.global_replaced(function, "absent", lambda: "x"):  # no such global: nothing to do
+        assert "absent" not in namespace
