@@ -34,6 +34,7 @@ PRELUDES = {
         "XYZ_FROM_RGB = np.array([[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169],"
         " [0.019334, 0.119193, 0.950227]])\nWHITE_D65 = np.array([0.95047, 1.0, 1.08883])\n"
     ),
+    "generative": "import numpy as np\nimport keras\nimport tensorflow as tf\n",
 }
 # Exercises whose full-marks check trains a model: tested once in their chapter's file.
 TRAINING_EXERCISES = {("architectures", "train_on_subset")}
