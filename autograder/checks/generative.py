@@ -651,7 +651,7 @@ class MaskCase:
     mask_type: str
 
     def __repr__(self) -> str:
-        return f"{self.label}: masked_kernel({self.shape}, {self.mask_type!r})"
+        return f"{self.label}, kernel {self.shape[0]}x{self.shape[1]}"
 
 
 def _mask_variants(shape, mask_type) -> dict:
