@@ -180,6 +180,25 @@ def assert_close_or_hint(got, expected, name: str, tol: Tolerance, variants=None
         assert_close(got, expected, name, tol, hint)
 
 
+def as_array(got, name: str) -> np.ndarray:
+    """The student's result as a numpy array (a TensorFlow tensor is fine), or a readable failure."""
+    try:
+        return _np_asarray(got)
+    except Exception as error:  # noqa: BLE001 - report what the student returned
+        raise CheckFailure(f"{name}: expected an array or a tensor, got {type(got).__name__}.") from error
+
+
+def as_scalar(got, name: str) -> np.float64:
+    """The student's result as one number (a 0-d array, for :func:`assert_close`)."""
+    value = as_array(got, name)
+    if value.size != 1:
+        raise CheckFailure(f"{name}: expected one number (a scalar), got shape {value.shape}.")
+    try:
+        return np.float64(value.reshape(()))
+    except (TypeError, ValueError) as error:
+        raise CheckFailure(f"{name}: expected a number, got {value.reshape(())!r}.") from error
+
+
 def assert_equal(got, expected, name: str, hint: str = "") -> None:
     """Exact comparison for integers, tuples and strings."""
     if got != expected:
@@ -305,6 +324,17 @@ def global_replaced(function, name: str, replacement):
         yield
     finally:
         namespace[name] = saved
+
+
+def public_case(check, function, case) -> None:
+    """Run one case of a public check; a failure names the case, as the hidden checks' groups
+    do (:class:`CaseGroup`). Withheld points (:class:`UsesTensorFlow`) pass through unchanged."""
+    try:
+        check(function, case)
+    except UsesTensorFlow:
+        raise
+    except CheckFailure as failure:
+        raise CheckFailure(f"{case!r}: {failure}") from None
 
 
 # --------------------------------------------------------------------- scoring

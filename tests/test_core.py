@@ -169,3 +169,15 @@ def test_global_replaced_swaps_a_global_and_restores_it_even_on_error():
     assert function() == "student's"
     with core.global_replaced(function, "absent", lambda: "x"):  # no such global: nothing to do
         assert "absent" not in namespace
+
+
+def test_as_scalar_and_public_case_report_readably():
+    assert core.as_scalar(np.array([[2.5]]), "loss") == 2.5
+    with pytest.raises(core.CheckFailure, match="expected one number"):
+        core.as_scalar(np.zeros(3), "loss")
+
+    def failing(function, case):
+        raise core.CheckFailure("wrong value")
+
+    with pytest.raises(core.CheckFailure, match="^'case 1': wrong value"):
+        core.public_case(failing, None, "case 1")

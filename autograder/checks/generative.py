@@ -43,29 +43,6 @@ def _tf():
     return tf
 
 
-def _numpy(got, name: str) -> np.ndarray:
-    try:
-        return np.asarray(got, dtype=np.float64)
-    except Exception as error:  # noqa: BLE001 - report what the student returned
-        raise core.CheckFailure(f"{name}: expected numbers (an array or a tensor), got "
-                                f"{type(got).__name__}.") from error
-
-
-def _scalar(got, name: str) -> np.float64:
-    value = _numpy(got, name)
-    if value.size != 1:
-        raise core.CheckFailure(f"{name}: expected one number, got shape {value.shape}.")
-    return np.float64(value.reshape(()))
-
-
-def _public(check, function, case) -> None:
-    """Run one case of a public check; a failure names the case (the hidden groups do)."""
-    try:
-        check(function, case)
-    except core.CheckFailure as failure:
-        raise core.CheckFailure(f"{case!r}: {failure}") from None
-
-
 def _gaussian_parameters(seed: int, shape, spread: float = 1.0):
     rng = np.random.default_rng(seed)
     mean = (rng.standard_normal(shape) * spread).astype(FLOAT32)
@@ -91,7 +68,7 @@ STAT_LOG_VAR = np.log(np.array([1.0, 4.0, 0.01, 0.25], FLOAT32))
 def check_reparam_statistics(reparameterize, case: ReparamCase) -> None:
     mean = np.tile(STAT_MEAN, (DRAWS, 1))
     log_var = np.tile(STAT_LOG_VAR, (DRAWS, 1))
-    z = _numpy(core.call_student(reparameterize, mean, log_var, case.seed), "reparameterize")
+    z = core.as_array(core.call_student(reparameterize, mean, log_var, case.seed), "reparameterize")
     core.assert_shape(z, mean.shape, "reparameterize(mean, log_var, seed)", "z has the shape of mean.")
     std = np.exp(STAT_LOG_VAR / 2)
     got_mean, got_std = z.mean(axis=0), z.std(axis=0)
@@ -133,9 +110,9 @@ def check_reparam_gradient(reparameterize, case: ReparamCase) -> None:
 
 def check_reparam_seed(reparameterize, case: ReparamCase) -> None:
     mean, log_var = _gaussian_parameters(case.seed, (5, 4))
-    first = _numpy(core.call_student(reparameterize, mean, log_var, 7), "reparameterize")
-    again = _numpy(core.call_student(reparameterize, mean, log_var, 7), "reparameterize")
-    other = _numpy(core.call_student(reparameterize, mean, log_var, 8), "reparameterize")
+    first = core.as_array(core.call_student(reparameterize, mean, log_var, 7), "reparameterize")
+    again = core.as_array(core.call_student(reparameterize, mean, log_var, 7), "reparameterize")
+    other = core.as_array(core.call_student(reparameterize, mean, log_var, 8), "reparameterize")
     if not np.array_equal(first, again):
         raise core.CheckFailure("reparameterize(mean, log_var, seed=7) gave two different draws: draw eps "
                                 "from the seed (tf.random.stateless_normal(shape, seed=(seed, 0))).")
@@ -167,8 +144,8 @@ def _reparam_groups() -> list[CaseGroup]:
 
 @core.quiet
 def public_reparameterize(reparameterize) -> None:
-    _public(_check_reparam, reparameterize, ReparamCase("mean and spread over 20,000 draws", "statistics", 3))
-    _public(_check_reparam, reparameterize, ReparamCase("gradients", "gradient", 4))
+    core.public_case(_check_reparam, reparameterize, ReparamCase("mean and spread over 20,000 draws", "statistics", 3))
+    core.public_case(_check_reparam, reparameterize, ReparamCase("gradients", "gradient", 4))
     print("reparameterize: public checks pass (hidden checks: other seeds, reproducible draws, bad input).")
 
 
@@ -212,7 +189,7 @@ def _kl_variants(mean, log_var) -> dict:
 def check_kl_case(kl_divergence, case: KLCase) -> None:
     mean, log_var = case.arrays()
     name = "kl_divergence(mean, log_var)"
-    got = _numpy(core.call_student(kl_divergence, mean.copy(), log_var.copy()), name)
+    got = core.as_array(core.call_student(kl_divergence, mean.copy(), log_var.copy()), name)
     expected = core.run_reference(reference.kl_divergence, mean, log_var)
     core.assert_shape(got, expected.shape, name, "One KL per example: shape (N,).")
     core.assert_close_or_hint(got, expected, name, _tol(), lambda: _kl_variants(mean, log_var))
@@ -240,8 +217,8 @@ def _kl_groups() -> list[CaseGroup]:
 
 @core.quiet
 def public_kl_divergence(kl_divergence) -> None:
-    _public(check_kl_case, kl_divergence, KLCase("standard normal", (2, 3), standard=True))
-    _public(check_kl_case, kl_divergence, KLCase("random", (4, 3), 1))
+    core.public_case(check_kl_case, kl_divergence, KLCase("standard normal", (2, 3), standard=True))
+    core.public_case(check_kl_case, kl_divergence, KLCase("random", (4, 3), 1))
     print("kl_divergence: public checks pass (hidden checks: more cases, 1-D latent, far from the "
           "prior, bad input).")
 
@@ -299,7 +276,7 @@ def check_vae_case(vae_loss, case: VAECase) -> None:
     x, x_hat, mean, log_var = case.arrays()
     name = "vae_loss(x, x_reconstructed, mean, log_var)"
     with core.global_replaced(vae_loss, "kl_divergence", reference.kl_divergence):
-        got = _scalar(core.call_student(vae_loss, x.copy(), x_hat.copy(), mean.copy(), log_var.copy()), name)
+        got = core.as_scalar(core.call_student(vae_loss, x.copy(), x_hat.copy(), mean.copy(), log_var.copy()), name)
     if not np.isfinite(got):
         raise core.CheckFailure(f"{name} = {got}: clip x_reconstructed to [1e-7, 1 - 1e-7] before the logs "
                                 "(as Keras does), so that a prediction of exactly 0 or 1 costs a large but "
@@ -330,7 +307,7 @@ def _vae_groups() -> list[CaseGroup]:
 
 @core.quiet
 def public_vae_loss(vae_loss) -> None:
-    _public(check_vae_case, vae_loss, VAECase("images", (4, 4, 1), 2, 2, 1))
+    core.public_case(check_vae_case, vae_loss, VAECase("images", (4, 4, 1), 2, 2, 1))
     print("vae_loss: public checks pass (hidden checks: vectors, one image, predictions of 0 and 1, bad input).")
 
 
@@ -398,7 +375,7 @@ def _finite(got: np.float64, name: str) -> None:
 def check_d_loss_case(discriminator_loss, case: LogitCase) -> None:
     real, fake = case.arrays()
     name = "discriminator_loss(real_logits, fake_logits)"
-    got = _scalar(core.call_student(discriminator_loss, real.copy(), fake.copy()), name)
+    got = core.as_scalar(core.call_student(discriminator_loss, real.copy(), fake.copy()), name)
     _finite(got, name)
     expected = np.float64(core.run_reference(reference.discriminator_loss, real, fake))
     core.assert_close_or_hint(got, expected, name, _tol(), lambda: _d_variants(real, fake))
@@ -407,7 +384,7 @@ def check_d_loss_case(discriminator_loss, case: LogitCase) -> None:
 def check_g_loss_case(generator_loss, case: LogitCase) -> None:
     _, fake = case.arrays()
     name = "generator_loss(fake_logits)"
-    got = _scalar(core.call_student(generator_loss, fake.copy()), name)
+    got = core.as_scalar(core.call_student(generator_loss, fake.copy()), name)
     _finite(got, name)
     expected = np.float64(core.run_reference(reference.generator_loss, fake))
     core.assert_close_or_hint(got, expected, name, _tol(), lambda: _g_variants(fake))
@@ -442,8 +419,8 @@ def _logit_groups(generator: bool) -> list[CaseGroup]:
 
 @core.quiet
 def public_discriminator_loss(discriminator_loss) -> None:
-    _public(check_d_loss_case, discriminator_loss, LogitCase("undecided", values=((0.0,), (0.0,))))
-    _public(check_d_loss_case, discriminator_loss, LogitCase("random", 4, 4, 1))
+    core.public_case(check_d_loss_case, discriminator_loss, LogitCase("undecided", values=((0.0,), (0.0,))))
+    core.public_case(check_d_loss_case, discriminator_loss, LogitCase("random", 4, 4, 1))
     print("discriminator_loss: public checks pass (hidden checks: batches of different sizes, confident "
           "discriminators, large logits).")
 
@@ -456,8 +433,8 @@ def hidden_discriminator_loss(discriminator_loss, points: float = 1.0) -> float:
 
 @core.quiet
 def public_generator_loss(generator_loss) -> None:
-    _public(check_g_loss_case, generator_loss, LogitCase("undecided", values=((0.0,), (0.0, 0.0))))
-    _public(check_g_loss_case, generator_loss, LogitCase("random", 4, 4, 1))
+    core.public_case(check_g_loss_case, generator_loss, LogitCase("undecided", values=((0.0,), (0.0, 0.0))))
+    core.public_case(check_g_loss_case, generator_loss, LogitCase("random", 4, 4, 1))
     print("generator_loss: public checks pass (hidden checks: confident discriminators, large logits).")
 
 
@@ -565,7 +542,7 @@ def check_step_case(step, case: StepCase) -> None:
                           f"{case.steps} step(s)", _tol(),
                           "Check the loss you differentiate (labels, from_logits=True) and the optimizer "
                           "you were given.")
-    got_losses = np.array([_scalar(loss, f"{name}: returned loss") for loss in got])
+    got_losses = np.array([core.as_scalar(loss, f"{name}: returned loss") for loss in got])
     hint = ""
     if np.isclose(got_losses[-1], _loss_now(case.network, generator, discriminator, real, noise), rtol=1e-4):
         hint = "Return the loss computed before the update (the one you differentiated)."
@@ -610,7 +587,7 @@ def _steps_lower_loss(step, network: str) -> None:
     case = StepCase("twenty small steps", network, steps=20, learning_rate=0.1)
     losses = _run_steps(lambda *a: core.call_student(step, *a), case, generator, discriminator, real, noise,
                         _optimizer("sgd", 0.1))
-    losses = [float(_scalar(loss, "loss")) for loss in losses]
+    losses = [float(core.as_scalar(loss, "loss")) for loss in losses]
     if not losses[-1] < losses[0]:
         raise core.CheckFailure(f"twenty small {network} steps on one fixed batch: the {network}'s loss went "
                                 f"from {losses[0]:.4g} to {losses[-1]:.4g}; each step must lower it.")
@@ -618,7 +595,7 @@ def _steps_lower_loss(step, network: str) -> None:
 
 @core.quiet
 def public_discriminator_step(discriminator_step) -> None:
-    _public(check_step_case, discriminator_step, StepCase("SGD", "discriminator", seed=3))
+    core.public_case(check_step_case, discriminator_step, StepCase("SGD", "discriminator", seed=3))
     _steps_lower_loss(discriminator_step, "discriminator")
     print("discriminator_step: public checks pass (hidden checks: Adam, batches of different sizes, "
           "five steps, bad input).")
@@ -632,7 +609,7 @@ def hidden_discriminator_step(discriminator_step, points: float = 1.0) -> float:
 
 @core.quiet
 def public_generator_step(generator_step) -> None:
-    _public(check_step_case, generator_step, StepCase("SGD", "generator", seed=3))
+    core.public_case(check_step_case, generator_step, StepCase("SGD", "generator", seed=3))
     _steps_lower_loss(generator_step, "generator")
     print("generator_step: public checks pass (hidden checks: Adam, five steps, bad input).")
 
@@ -675,7 +652,7 @@ def _mask_variants(shape, mask_type) -> dict:
 
 def check_mask_case(masked_kernel, case: MaskCase) -> None:
     name = f"masked_kernel({case.shape}, {case.mask_type!r})"
-    got = _numpy(core.call_student(masked_kernel, case.shape, case.mask_type), name)
+    got = core.as_array(core.call_student(masked_kernel, case.shape, case.mask_type), name)
     expected = reference.masked_kernel(case.shape, case.mask_type)
     core.assert_shape(got, expected.shape, name, "The mask has the kernel's shape (k_h, k_w, in, out).")
     core.assert_close_or_hint(got, expected, name, core.Tolerance(0.0, 0.0),
@@ -714,8 +691,8 @@ def dependencies(masks: list[np.ndarray], size: int, seed: int = 0) -> np.ndarra
 
 
 def check_causal(masked_kernel, case: CausalCase) -> None:
-    masks = [_numpy(core.call_student(masked_kernel, (3, 3, 1, 4), "A"), "masked_kernel")]
-    masks += [_numpy(core.call_student(masked_kernel, (3, 3, 4, 4), "B"), "masked_kernel")] * 2
+    masks = [core.as_array(core.call_student(masked_kernel, (3, 3, 1, 4), "A"), "masked_kernel")]
+    masks += [core.as_array(core.call_student(masked_kernel, (3, 3, 4, 4), "B"), "masked_kernel")] * 2
     for mask, shape in zip(masks, [(3, 3, 1, 4), (3, 3, 4, 4), (3, 3, 4, 4)], strict=True):
         core.assert_shape(mask, shape, "masked_kernel")
     depends = dependencies(masks, case.size)
@@ -764,8 +741,8 @@ def _mask_groups() -> list[CaseGroup]:
 
 @core.quiet
 def public_masked_kernel(masked_kernel) -> None:
-    _public(check_mask_case, masked_kernel, MaskCase("type A", (3, 3, 1, 1), "A"))
-    _public(check_mask_case, masked_kernel, MaskCase("type B", (5, 5, 2, 3), "B"))
+    core.public_case(check_mask_case, masked_kernel, MaskCase("type A", (3, 3, 1, 1), "A"))
+    core.public_case(check_mask_case, masked_kernel, MaskCase("type B", (5, 5, 2, 3), "B"))
     print("masked_kernel: public checks pass (hidden checks: more sizes, non-square kernels, causality "
           "through a stack of layers, bad input).")
 

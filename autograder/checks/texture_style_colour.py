@@ -50,21 +50,6 @@ def _tf():
     return tf
 
 
-def _numpy(got, name: str) -> np.ndarray:
-    """The student's result as a numpy array (a tensor is fine), or a readable failure."""
-    try:
-        return np.asarray(got)
-    except Exception as error:  # noqa: BLE001 - report what the student returned
-        raise core.CheckFailure(f"{name}: expected an array or a tensor, got {type(got).__name__}.") from error
-
-
-def _scalar(got, name: str) -> float:
-    value = _numpy(got, name)
-    if value.size != 1:
-        raise core.CheckFailure(f"{name}: expected one number (a scalar), got shape {value.shape}.")
-    return float(value.reshape(()))
-
-
 def _gradient(function, x: np.ndarray, weights: np.ndarray | None = None):
     """d sum(function(x) * weights) / dx with tf.GradientTape, or None when nothing flows."""
     tf = _tf()
@@ -94,16 +79,6 @@ def _random(seed: int, shape, low: float = None, high: float = None, dtype=FLOAT
     if low is None:
         return rng.standard_normal(shape).astype(dtype)
     return rng.uniform(low, high, shape).astype(dtype)
-
-
-def _public(check, function, case) -> None:
-    """Run one case of a public check; a failure names the case (the hidden checks' groups do)."""
-    try:
-        check(function, case)
-    except core.UsesTensorFlow:
-        raise
-    except core.CheckFailure as failure:
-        raise core.CheckFailure(f"{case!r}: {failure}") from None
 
 
 # ===================================================================== 1. gram_matrix
@@ -140,7 +115,7 @@ def _gram_variants(x: np.ndarray) -> dict:
 def check_gram_case(gram_matrix, case: GramCase) -> None:
     x = case.features()
     name = "gram_matrix(features)"
-    got = _numpy(core.call_student(gram_matrix, x.copy()), name)
+    got = core.as_array(core.call_student(gram_matrix, x.copy()), name)
     expected = core.run_reference(reference.gram_matrix, x)
     core.assert_shape(got, expected.shape, name,
                       "A Gram matrix is channels x channels: (N, C, C), one per image.")
@@ -160,7 +135,7 @@ class GramInvariantCase:
 def check_gram_invariant(gram_matrix, case: GramInvariantCase) -> None:
     x = np.maximum(_random(case.seed, case.shape), 0)
     name = "gram_matrix(features)"
-    gram = _numpy(core.call_student(gram_matrix, x), name).astype(np.float64)
+    gram = core.as_array(core.call_student(gram_matrix, x), name).astype(np.float64)
     core.assert_shape(gram, (case.shape[0], case.shape[3], case.shape[3]), name)
     tol = _tol32()
     if case.label.startswith("symmetric"):
@@ -173,11 +148,11 @@ def check_gram_invariant(gram_matrix, case: GramInvariantCase) -> None:
         n, h, w, c = x.shape
         order = np.random.default_rng(case.seed + 1).permutation(h * w)
         shuffled = x.reshape(n, h * w, c)[:, order].reshape(n, h, w, c)
-        again = _numpy(core.call_student(gram_matrix, shuffled), name)
+        again = core.as_array(core.call_student(gram_matrix, shuffled), name)
         core.assert_close(again, gram, f"{name}: G of the features with their positions shuffled "
                           "(a Gram matrix sums over positions: their order must not matter)", tol)
     else:
-        scaled = _numpy(core.call_student(gram_matrix, (3 * x).astype(FLOAT32)), name)
+        scaled = core.as_array(core.call_student(gram_matrix, (3 * x).astype(FLOAT32)), name)
         core.assert_close(scaled, 9 * gram, f"{name}: G(3 F) against 9 G(F)", tol)
 
 
@@ -247,13 +222,13 @@ def _check_gram(gram_matrix, case) -> None:
 @core.quiet
 def public_gram_matrix(gram_matrix) -> None:
     features = np.arange(8, dtype=FLOAT32).reshape(1, 2, 2, 2)  # channel 0: 0 2 4 6, channel 1: 1 3 5 7
-    got = _numpy(core.call_student(gram_matrix, features), "gram_matrix(features)")
+    got = core.as_array(core.call_student(gram_matrix, features), "gram_matrix(features)")
     expected = np.array([[[14.0, 17.0], [17.0, 21.0]]], FLOAT32)  # (0*0 + 2*2 + 4*4 + 6*6) / 4 = 14
     core.assert_shape(got, (1, 2, 2), "gram_matrix(features of shape (1, 2, 2, 2))",
                       "A Gram matrix is channels x channels: (N, C, C).")
     core.assert_close_or_hint(got, expected, "gram_matrix(arange(8).reshape(1, 2, 2, 2))", _tol32(),
                               lambda: _gram_variants(features))
-    _public(check_gram_case, gram_matrix, GramCase("batch", (2, 3, 4, 5), 3))
+    core.public_case(check_gram_case, gram_matrix, GramCase("batch", (2, 3, 4, 5), 3))
     print("gram_matrix: public checks pass (hidden checks: batches, edge sizes, invariants, "
           "gradient, bad input).")
 
@@ -304,7 +279,7 @@ def check_style_case(style_loss, case: StyleCase) -> None:
     features, targets = case.arrays()
     name = "style_loss(features_list, target_grams, weights)"
     with core.global_replaced(style_loss, "gram_matrix", reference.gram_matrix):
-        got = _scalar(core.call_student(style_loss, [f.copy() for f in features],
+        got = core.as_scalar(core.call_student(style_loss, [f.copy() for f in features],
                                         [t.copy() for t in targets], list(case.weights)), name)
     expected = float(core.run_reference(reference.style_loss, features, targets, list(case.weights)))
     core.assert_close_or_hint(np.float64(got), np.float64(expected), name, _tol32(),
@@ -374,8 +349,8 @@ def _check_style(style_loss, case) -> None:
 
 @core.quiet
 def public_style_loss(style_loss) -> None:
-    _public(check_style_case, style_loss, StyleCase("two layers", ((1, 4, 4, 3), (1, 2, 2, 4)), (1.0, 0.5), 3))
-    _public(check_style_case, style_loss, StyleCase("targets are the features' own Gram matrices",
+    core.public_case(check_style_case, style_loss, StyleCase("two layers", ((1, 4, 4, 3), (1, 2, 2, 4)), (1.0, 0.5), 3))
+    core.public_case(check_style_case, style_loss, StyleCase("targets are the features' own Gram matrices",
                                            ((1, 3, 3, 2),), (1.0,), 4, targets_are_own=True))
     print("style_loss: public checks pass (hidden checks: more layers and weights, batches, "
           "the gradient, bad input).")
@@ -436,7 +411,7 @@ def _tv_variants(x: np.ndarray) -> dict:
 def check_tv_case(total_variation, case: TVCase) -> None:
     x = case.images()
     name = "total_variation(images)"
-    got = _numpy(core.call_student(total_variation, x.copy()), name)
+    got = core.as_array(core.call_student(total_variation, x.copy()), name)
     expected = core.run_reference(reference.total_variation, x)
     hint = "One total variation per image: shape (N,) for a batch, a scalar () for one image."
     core.assert_shape(got, expected.shape, name, hint)
@@ -483,12 +458,12 @@ def _check_tv(total_variation, case) -> None:
 @core.quiet
 def public_total_variation(total_variation) -> None:
     image = np.array([[0.0, 1.0], [0.5, 0.25]], FLOAT32)[:, :, None]  # |0.5| + |-0.75| + |1| + |-0.25|
-    got = _scalar(core.call_student(total_variation, image), "total_variation of [[0, 1], [0.5, 0.25]]")
+    got = core.as_scalar(core.call_student(total_variation, image), "total_variation of [[0, 1], [0.5, 0.25]]")
     if abs(got - 2.5) > 1e-5:
         raise core.CheckFailure(
             f"total_variation of the 2x2 image [[0, 1], [0.5, 0.25]]: expected 2.5 "
             f"(rows |0.5 - 0| + |0.25 - 1| = 1.25, columns |1 - 0| + |0.25 - 0.5| = 1.25), got {got:.6g}.")
-    _public(check_tv_case, total_variation, TVCase("batch", (2, 4, 5, 3), 1))
+    core.public_case(check_tv_case, total_variation, TVCase("batch", (2, 4, 5, 3), 1))
     print("total_variation: public checks pass (hidden checks: each axis, edge sizes, one image, "
           "the gradient, bad input).")
 
@@ -567,11 +542,11 @@ def check_step_case(gradient_step, case: StepCase) -> None:
     if not np.array_equal(x, original):
         raise core.CheckFailure(f"{name}: the image passed in was modified; work on a copy "
                                 "(the caller keeps the original).")
-    got_image = _numpy(result[0], f"{name}: new image")
+    got_image = core.as_array(result[0], f"{name}: new image")
     core.assert_shape(got_image, case.shape, f"{name}: new image", "The new image has the input's shape.")
     core.assert_close_or_hint(got_image, expected_image, f"{name}: new image", _tol32(),
                               lambda: _step_variants(original, loss_fn, case.learning_rate))
-    got_loss = _scalar(result[1], f"{name}: loss")
+    got_loss = core.as_scalar(result[1], f"{name}: loss")
     after = float(loss_fn(_tf().constant(expected_image)))
     hint = ("Return the loss of the image you were given (before the step)."
             if abs(got_loss - after) <= 1e-4 * max(1.0, abs(after)) else "")
@@ -593,8 +568,8 @@ def check_descent(gradient_step, case: DescentCase) -> None:
     losses = []
     for _ in range(20):
         x, loss = core.call_student(gradient_step, x, loss_fn, 0.05)
-        x = _numpy(x, "new image").astype(FLOAT32)
-        losses.append(_scalar(loss, "loss"))
+        x = core.as_array(x, "new image").astype(FLOAT32)
+        losses.append(core.as_scalar(loss, "loss"))
     final = float(loss_fn(_tf().constant(x)))
     if not final < losses[0] or any(b > a * (1 + 1e-6) for a, b in zip(losses, losses[1:], strict=False)):
         raise core.CheckFailure(f"the losses were {np.round(losses[:5], 5)} ... final "
@@ -638,8 +613,8 @@ def _check_step(gradient_step, case) -> None:
 
 @core.quiet
 def public_gradient_step(gradient_step) -> None:
-    _public(check_step_case, gradient_step, StepCase("mean((x - t)^2)", "quadratic", (4, 4, 3), 0.5, 1))
-    _public(check_step_case, gradient_step, StepCase("a loss that pushes pixels out of [0, 1]", "push", (3, 3, 3), 0.4, 2))
+    core.public_case(check_step_case, gradient_step, StepCase("mean((x - t)^2)", "quadratic", (4, 4, 3), 0.5, 1))
+    core.public_case(check_step_case, gradient_step, StepCase("a loss that pushes pixels out of [0, 1]", "push", (3, 3, 3), 0.4, 2))
     print("gradient_step: public checks pass (hidden checks: a style loss through a conv network, "
           "total variation, clipping, repeated steps, bad input).")
 
@@ -698,7 +673,7 @@ def _lab_variants(rgb: np.ndarray) -> dict:
 def check_lab_case(rgb_to_lab, case: LabCase) -> None:
     rgb = case.rgb()
     name = "rgb_to_lab(rgb)"
-    got = _numpy(core.call_student(rgb_to_lab, rgb.copy()), name)
+    got = core.as_array(core.call_student(rgb_to_lab, rgb.copy()), name)
     expected = reference.rgb_to_lab(rgb)
     core.assert_shape(got, expected.shape, name, "Lab has the shape of the input: (..., 3).")
     if got.dtype != np.float64:
@@ -740,8 +715,8 @@ def _lab_groups() -> list[CaseGroup]:
 @core.quiet
 def public_rgb_to_lab(rgb_to_lab) -> None:
     core.check_numpy_only(rgb_to_lab, np.full((1, 1, 3), 0.5), also_forbidden=("skimage",))
-    _public(check_lab_case, rgb_to_lab, LabCase("fixed colours", (3, 3), colours=((0, 0, 0), (1, 1, 1), (1, 0, 0))))
-    _public(check_lab_case, rgb_to_lab, LabCase("image", (4, 4, 3), 1))
+    core.public_case(check_lab_case, rgb_to_lab, LabCase("fixed colours", (3, 3), colours=((0, 0, 0), (1, 1, 1), (1, 0, 0))))
+    core.public_case(check_lab_case, rgb_to_lab, LabCase("image", (4, 4, 3), 1))
     print("rgb_to_lab: public checks pass (hidden checks: batches, float32, both branches of the sRGB "
           "curve and of f, bad input).")
 
@@ -806,7 +781,7 @@ def _soft_variants(ab, bins, sigma, neighbours) -> dict:
 def check_soft_case(soft_encode, case: SoftCase) -> None:
     ab, bins = case.arrays()
     name = "soft_encode(ab, bins)"
-    got = _numpy(core.call_student(soft_encode, ab.copy(), bins.copy(), sigma=case.sigma,
+    got = core.as_array(core.call_student(soft_encode, ab.copy(), bins.copy(), sigma=case.sigma,
                                    neighbours=case.neighbours), name)
     expected = core.run_reference(reference.soft_encode, ab, bins, case.sigma, case.neighbours)
     core.assert_shape(got, expected.shape, name, "One weight per bin for each pixel: (..., Q).")
@@ -849,8 +824,8 @@ def _soft_groups() -> list[CaseGroup]:
 @core.quiet
 def public_soft_encode(soft_encode) -> None:
     core.check_numpy_only(soft_encode, np.zeros((1, 2)), ab_grid())
-    _public(check_soft_case, soft_encode, SoftCase("at bin centres", points=((10.0, 20.0),)))
-    _public(check_soft_case, soft_encode, SoftCase("random", (3, 4, 2), 1))
+    core.public_case(check_soft_case, soft_encode, SoftCase("at bin centres", points=((10.0, 20.0),)))
+    core.public_case(check_soft_case, soft_encode, SoftCase("random", (3, 4, 2), 1))
     print("soft_encode: public checks pass (hidden checks: ties, 1 and Q neighbours, other sigmas, "
           "irregular bins, bad input).")
 
@@ -904,7 +879,7 @@ def _rebalancing_variants(prior, mix) -> dict:
 def check_prior_case(rebalancing_weights, case: PriorCase) -> None:
     prior = case.prior()
     name = "rebalancing_weights(prior)"
-    got = _numpy(core.call_student(rebalancing_weights, prior.copy(), mix=case.mix), name)
+    got = core.as_array(core.call_student(rebalancing_weights, prior.copy(), mix=case.mix), name)
     expected = core.run_reference(reference.rebalancing_weights, prior, case.mix)
     core.assert_shape(got, expected.shape, name, "One weight per bin: shape (Q,).")
     core.assert_close_or_hint(got, expected, name, _tol64(),
@@ -939,8 +914,8 @@ def _prior_groups() -> list[CaseGroup]:
 @core.quiet
 def public_rebalancing_weights(rebalancing_weights) -> None:
     core.check_numpy_only(rebalancing_weights, np.full(4, 0.25))
-    _public(check_prior_case, rebalancing_weights, PriorCase("two bins", values=(0.9, 0.1)))
-    _public(check_prior_case, rebalancing_weights, PriorCase("random", 10, 1))
+    core.public_case(check_prior_case, rebalancing_weights, PriorCase("two bins", values=(0.9, 0.1)))
+    core.public_case(check_prior_case, rebalancing_weights, PriorCase("random", 10, 1))
     print("rebalancing_weights: public checks pass (hidden checks: other mixes, empty bins, a uniform "
           "prior, bad input).")
 
@@ -994,7 +969,7 @@ def _anneal_variants(z, bins, temperature) -> dict:
 def check_anneal_case(annealed_mean, case: AnnealCase) -> None:
     z, bins = case.arrays()
     name = "annealed_mean(probabilities, bins, temperature)"
-    got = _numpy(core.call_student(annealed_mean, z.copy(), bins.copy(), case.temperature), name)
+    got = core.as_array(core.call_student(annealed_mean, z.copy(), bins.copy(), case.temperature), name)
     expected = core.run_reference(reference.annealed_mean, z, bins, case.temperature)
     core.assert_shape(got, expected.shape, name, "One (a, b) per pixel: (..., 2).")
     if not np.isfinite(got).all():
@@ -1034,8 +1009,8 @@ def _anneal_groups() -> list[CaseGroup]:
 def public_annealed_mean(annealed_mean) -> None:
     z, bins = AnnealCase("T = 1", 1.0).arrays()
     core.check_numpy_only(annealed_mean, z, bins, 1.0)
-    _public(check_anneal_case, annealed_mean, AnnealCase("T = 1", 1.0, (2, 3), 1))
-    _public(check_anneal_case, annealed_mean, AnnealCase("T = 0.38", 0.38, (2, 3), 2))
+    core.public_case(check_anneal_case, annealed_mean, AnnealCase("T = 1", 1.0, (2, 3), 1))
+    core.public_case(check_anneal_case, annealed_mean, AnnealCase("T = 0.38", 0.38, (2, 3), 2))
     print("annealed_mean: public checks pass (hidden checks: T -> 0, T = 2, zero probabilities, "
           "bad input).")
 
@@ -1105,7 +1080,7 @@ def _window_variants(sample, window, mask, sigma) -> dict:
 def check_window_case(window_distances, case: WindowCase) -> None:
     sample, window, mask = case.arrays()
     name = "window_distances(sample, window, mask, sigma)"
-    got = _numpy(core.call_student(window_distances, sample.copy(), window.copy(), mask.copy(),
+    got = core.as_array(core.call_student(window_distances, sample.copy(), window.copy(), mask.copy(),
                                    case.sigma), name)
     expected = core.run_reference(reference.window_distances, sample, window, mask, case.sigma)
     hint = (f"One distance per position of the window in the sample: ({sample.shape[0]} - {case.size} + 1, "
@@ -1191,8 +1166,8 @@ def _check_window(window_distances, case) -> None:
 def public_window_distances(window_distances) -> None:
     sample, window, mask = WindowCase("small", (6, 6, 1), 3).arrays()
     core.check_numpy_only(window_distances, sample, window, mask, 1.0)
-    _public(check_window_case, window_distances, WindowCase("cut", (9, 8, 3), 3, seed=1, known=1.0, cut_at=(2, 4)))
-    _public(check_window_case, window_distances, WindowCase("grey", (10, 10, 1), 5, seed=2))
+    core.public_case(check_window_case, window_distances, WindowCase("cut", (9, 8, 3), 3, seed=1, known=1.0, cut_at=(2, 4)))
+    core.public_case(check_window_case, window_distances, WindowCase("grey", (10, 10, 1), 5, seed=2))
     print("window_distances: public checks pass (hidden checks: colour, random masks, one known pixel, "
           "edge sizes, sigmas, vectorisation, bad input).")
 
