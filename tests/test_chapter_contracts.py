@@ -35,9 +35,10 @@ PRELUDES = {
         " [0.019334, 0.119193, 0.950227]])\nWHITE_D65 = np.array([0.95047, 1.0, 1.08883])\n"
     ),
     "generative": "import numpy as np\nimport keras\nimport tensorflow as tf\n",
+    "detection_segmentation": "import numpy as np\nimport keras\nimport tensorflow as tf\n",
 }
 # Exercises whose full-marks check trains a model: tested once in their chapter's file.
-TRAINING_EXERCISES = {("architectures", "train_on_subset")}
+TRAINING_EXERCISES = {("architectures", "train_on_subset"), ("detection_segmentation", "train_segmenter")}
 HIDDEN_CALL = re.compile(r"checks\.hidden_(\w+)\((\w+), points=(\d+(?:\.\d+)?)\)[^\n]*\s*### END HIDDEN TESTS")
 
 
