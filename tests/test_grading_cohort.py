@@ -124,8 +124,11 @@ def cohort_cases(release) -> dict:
             "        os.listdir(os.path.join('../../..', other, 'live', 'kernel'))\n"
             "    except OSError:\n        pass"]})}, 3.0,
                                 ["private/launcher.json", "live/kernel"], False),
+        # the launcher: the kernel's parent before issue 16, unreachable since (the kernel is pid 1
+        # of its own namespace, its parent 0); an init ignores a SIGKILL from inside
         "kills_launcher": ({nb: build(release, CORRECT, extra_after={"setup": [
-            "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)"]})}, 3.0, [], False),
+            "import os, signal\nfor pid in {os.getppid(), 1} - {0}:\n    try:\n"
+            "        os.kill(pid, signal.SIGKILL)\n    except OSError:\n        pass"]})}, 3.0, [], False),
         "leaves_a_process": ({nb: build(release, CORRECT, extra_after={"setup": [
             "import subprocess\ntry:\n    subprocess.Popen(['sleep', '" + LEFTOVER_SLEEP
             + "'], start_new_session=True)\nexcept OSError:\n    pass"]})}, 3.0, [], False),
@@ -259,6 +262,36 @@ def test_rerun_grades_only_new_submissions_and_keeps_earlier_grades(graded):
     after = {p.name: p.read_text() for p in (cohort.grades_dir / "records").glob("*.json")}
     assert {k: after[k] for k in before} == before
     assert json.loads(after["late_student.json"])["score"] == pytest.approx(3.0, abs=1e-6)
+
+
+def test_a_daemon_that_forks_again_and_again_dies_with_its_kernel(graded, tmp_path, grading_template):
+    """Issue 16, case 5: one worker grades a submission whose daemon re-spawns itself (a new pid
+    every 2 ms) and keeps writing a file in the slot's temporary folder, then one that looks
+    for that file. Before each kernel had its own pid namespace, the daemon outran the snapshot
+    of the process list that killed a submission's processes, and lived on next to the
+    following submissions of its slot."""
+    _cohort, _subs, release, _cases, _summary = graded
+    daemon = ("import os, subprocess, sys, tempfile\n"
+              "flag = os.path.join(tempfile.gettempdir(), 'daemon-alive')\n"
+              "code = ('import os, sys, time\\nfor _ in range(15000):\\n    if os.fork():\\n'\n"
+              "        '        os._exit(0)\\n    try:\\n        open(sys.argv[1], \"w\").close()\\n'\n"
+              "        '    except OSError:\\n        pass\\n    time.sleep(0.002)')\n"
+              "subprocess.Popen([sys.executable, '-c', code, flag], start_new_session=True)")
+    looks = ("import os, tempfile, time\ntime.sleep(0.5)\n"
+             "assert not os.path.exists(os.path.join(tempfile.gettempdir(), 'daemon-alive')), "
+             "'the daemon of the previous submission is alive'")
+    submissions = tmp_path / "subs"
+    write_submission(submissions, "a_daemon", {"fixture.ipynb": build(
+        release, CORRECT, extra_after={"setup": [daemon, "import time\ntime.sleep(0.5)"]})})
+    write_submission(submissions, "b_looks", {"fixture.ipynb": build(
+        release, CORRECT, extra_after={"setup": [looks]})})
+    grading_template(SOURCE_ROOT, "fixture", tmp_path / "ws")
+    cohort = runner.Cohort(chapter="fixture", workspace=tmp_path / "ws", source_root=SOURCE_ROOT,
+                           workers=1, progress=False,
+                           limits=runner.Limits(cell_timeout=8, submission_timeout=90))
+    records = _records(runner.grade_cohort(cohort, submissions))
+    assert records["a_daemon"]["score"] == pytest.approx(3.0), records["a_daemon"]["reasons"]
+    assert records["b_looks"]["reasons"] == [] and records["b_looks"]["score"] == pytest.approx(3.0)
 
 
 def test_without_namespaces_the_audit_hook_still_guards(graded, tmp_path, grading_template):

@@ -20,7 +20,9 @@ Each grading worker starts one launcher and keeps it for the whole run (all its 
    its pid namespace: kernels cannot signal it, and when it ends every
    process a submission started ends with it.
 
-In the forked child, before any student code: its own session, the chapter's
+In the forked child, before any student code: with namespaces, its own user and pid
+namespaces under a minimal init (when the kernel dies, everything it started dies with it), its
+own session, the chapter's
 checks (``imports``, a fraction of a second once TensorFlow is loaded), the audit hook
 (cannot be removed from Python: no network but loopback, no writes outside
 the submission's folders, no reads of hidden folders, no new programs without
@@ -41,6 +43,8 @@ import subprocess
 import sys
 
 SETTINGS_FD_ENV = "AUTOGRADER_SETTINGS_FD"
+NOBODY = 65534
+CLONE_NEWUSER, CLONE_NEWPID = 0x10000000, 0x20000000
 ZYGOTE_FD_ENV = "AUTOGRADER_ZYGOTE_FD"
 PR_SET_CHILD_SUBREAPER, PR_SET_DUMPABLE = 36, 4
 
@@ -70,7 +74,10 @@ def _reexec_without_capabilities(handle) -> None:
     handle.seek(0)
     os.set_inheritable(handle.fileno(), True)
     env = dict(os.environ, **{SETTINGS_FD_ENV: str(handle.fileno())})
-    argv = ["unshare", "-U", "--", sys.executable, "-m", "autograder.grading.kernel_boot"]
+    # Mapped to an ordinary user (not root): exec leaves it no capability, yet each kernel can
+    # still open its own user and pid namespaces (an unmapped user could not).
+    argv = ["unshare", "-U", f"--map-user={NOBODY}", f"--map-group={NOBODY}", "--",
+            sys.executable, "-m", "autograder.grading.kernel_boot"]
     os.execvpe("unshare", argv, env)
 
 
@@ -129,10 +136,56 @@ def run_kernel(settings: dict, connection_file: str) -> None:
     app.start()
 
 
+class PidNamespaceError(OSError):
+    """The kernel could not get a pid namespace of its own."""
+
+
+def _own_pid_namespace(report: int) -> None:
+    """Move into a new pid namespace (inside a new user namespace, which allows it) under a
+    minimal init; only the kernel-to-be returns, as that init's child.
+
+    When the kernel dies, its init leaves, and the system then kills every process left in
+    the namespace at once: nothing a submission starts (a daemon that forks itself again and
+    again included) can outlive its kernel and see the next submission of the slot, and no
+    snapshot of the process list can be outrun. The kernel itself keeps the ordinary signal
+    rules of a process (an init ignores the signals it has no handler for). The first child
+    leaves at once: the launcher, a subreaper, adopts the init.
+    """
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(CLONE_NEWUSER | CLONE_NEWPID) != 0:
+        raise PidNamespaceError(ctypes.get_errno(), "unshare(CLONE_NEWUSER | CLONE_NEWPID) failed")
+    if os.fork() != 0:
+        os._exit(0)
+    kernel = os.fork()  # we are the init (pid 1) of the new namespace
+    if kernel == 0:
+        return
+    _init(kernel, report)
+
+
+def _init(kernel: int, report: int) -> None:
+    """Reap whatever ends in the namespace; leave when the kernel ends (never returns)."""
+    os.close(report)  # the kernel reports its pid; the launcher reads until every writer closed
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    _prctl(PR_SET_DUMPABLE, 0)
+    while True:
+        try:
+            pid, _status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            os._exit(0)
+        except InterruptedError:
+            continue
+        if pid == kernel:
+            os._exit(0)
+
+
 def _kernel_child(settings: dict, request: dict, channel: socket.socket, report: int) -> None:
     """In the forked child: never returns (the kernel's exit ends the process)."""
     status = 1
     try:
+        if settings.get("namespaces"):
+            _own_pid_namespace(report)
         os.write(report, str(global_pid()).encode())
         os.close(report)
         channel.close()

@@ -48,11 +48,13 @@ def tool_env() -> dict:
 
 @functools.cache
 def namespaces_available() -> bool:
-    """Whether unprivileged user, mount, network and pid namespaces work here (Linux)."""
+    """Whether unprivileged user, mount, network and pid namespaces work here (Linux), nested
+    as the launcher uses them (a pid namespace per kernel, inside the launcher's)."""
     if not shutil.which("unshare") or not shutil.which("mount"):
         return False
     probe = ["unshare", "-Urnmp", "--kill-child", "--", "sh", "-c",
-             "mount -t tmpfs none /mnt && unshare -U true"]
+             "mount -t tmpfs none /mnt && unshare -U --map-user=65534 --map-group=65534 "
+             "unshare -Up --fork true"]
     try:
         return subprocess.run(probe, capture_output=True, timeout=10).returncode == 0
     except (OSError, subprocess.SubprocessError):
