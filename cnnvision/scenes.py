@@ -114,7 +114,7 @@ def _shape_pixels(class_id: int, side: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _free(occupied: np.ndarray, top: int, left: int, side: int) -> bool:
-    """True when the box and a one-pixel ring around it are empty."""
+    """True when the square and a one-pixel ring around it touch no square placed before."""
     return not occupied[max(top - 1, 0):top + side + 1, max(left - 1, 0):left + side + 1].any()
 
 
@@ -133,9 +133,11 @@ def _draw_scene(rng, size, n_objects, min_size, max_size, noise):
     image = np.broadcast_to(background, (size, size, 3)).astype(np.float32).copy()
     semantic = np.zeros((size, size), np.int32)
     instances = np.zeros((size, size), np.int32)
+    occupied = np.zeros((size, size), bool)  # the squares drawn in: boxes stay apart
     boxes, class_ids = [], []
     for k in range(n_objects):
-        top, left, side = _place(rng, semantic > 0, size, min_size, max_size)
+        top, left, side = _place(rng, occupied, size, min_size, max_size)
+        occupied[top:top + side, left:left + side] = True
         class_id = int(rng.integers(1, len(CLASS_NAMES) + 1))
         rows, cols = _shape_pixels(class_id, side)
         rows, cols = np.asarray(rows) + top, np.asarray(cols) + left

@@ -37,6 +37,17 @@ def test_every_box_is_the_extent_of_its_mask(scenes):
         assert ((scenes.semantic[i] > 0) == (scenes.instances[i] > 0)).all()
 
 
+def test_boxes_are_at_least_one_pixel_apart():
+    scenes = make_scenes(500, seed=4)  # the default size and objects: disks and triangles
+    for i in range(len(scenes)):
+        boxes, _ = scenes.objects(i)
+        for a in range(len(boxes)):
+            for b in range(a + 1, len(boxes)):
+                gap_x = max(boxes[a][0], boxes[b][0]) - min(boxes[a][2], boxes[b][2])
+                gap_y = max(boxes[a][1], boxes[b][1]) - min(boxes[a][3], boxes[b][3])
+                assert max(gap_x, gap_y) >= 1, (i, boxes[a], boxes[b])
+
+
 def test_padding_rows(scenes):
     pad = scenes.class_ids < 0
     assert (scenes.class_ids[pad] == -1).all()
