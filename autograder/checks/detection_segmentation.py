@@ -1236,12 +1236,13 @@ def hidden_build_unet(build_unet, points: float = 1.0) -> float:
 # ========================================================== 10. train_segmenter
 SEGMENTER_SCENES = {"size": 32, "max_objects": 3, "min_size": 6, "max_size": 12}
 TRAINING_SEED, HELD_OUT_SEED = 7, 20261202
-N_TRAIN, N_HELD_OUT = 800, 200
+N_TRAIN, N_HELD_OUT = 600, 200
 N_CLASSES = 4  # background + the three shapes
-# Measured on 2 CPU cores: the notebook's solution (Adam 5e-3, batch 16, 6 epochs) trains the
-# grader's U-Net in about 10 s to a mean IoU of about 0.9 on the held-out scenes; a network that
-# predicts only the background scores about 0.24.
-FLOORS = (0.6, 0.8)
+# Measured on 2 CPU cores: the notebook's solution (Adam 5e-3, batch 8, 6 epochs) trains the
+# grader's U-Net in 12-16 s to a mean IoU of 0.93 to 0.985 on the held-out scenes (training
+# seeds 7 to 10); a network that predicts only the background scores about 0.24, one trained
+# for 1 epoch at lr 1e-6 about 0.01.
+FLOORS = (0.5, 0.75)
 _RUNS: dict = {}
 
 
