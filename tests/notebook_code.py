@@ -41,3 +41,20 @@ def load_namespace(chapter: str, version: str = "solutions", prelude: str = "") 
         )
         exec(compile(code, f"<{version}/{chapter} cell {index}>", "exec"), namespace)
     return namespace
+
+
+def hidden_report(chapter: str, exercise: str, wrong_name: str, capsys) -> str:
+    """What the hidden check of ``exercise`` says about the wrong implementation ``wrong_name``
+    of ``tests/wrong/<chapter>.py``: its printed report when some group passes, else the
+    failure's message."""
+    import importlib
+
+    from autograder import core
+
+    checks = importlib.import_module(f"autograder.checks.{chapter}")
+    wrong = getattr(importlib.import_module(f"wrong.{chapter}"), wrong_name)
+    try:
+        getattr(checks, f"hidden_{exercise}")(wrong)
+        return capsys.readouterr().out
+    except core.CheckFailure as failure:
+        return str(failure)

@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from notebook_code import load_namespace
+from notebook_code import hidden_report, load_namespace
 from test_chapter_contracts import PRELUDES
 
-from autograder import core
 from autograder.checks import detection_segmentation as checks
 from autograder.reference import detection_segmentation as reference
 
@@ -157,11 +156,4 @@ def test_scenes_used_for_grading_are_fixed():
     ("train_compiled_not_fitted", "train_segmenter", "below"),
 ])
 def test_checks_name_the_classic_mistake(wrong, exercise, hint, capsys):
-    from wrong import detection_segmentation as wrongs
-
-    try:
-        getattr(checks, f"hidden_{exercise}")(getattr(wrongs, wrong))
-        report = capsys.readouterr().out
-    except core.CheckFailure as failure:
-        report = str(failure)
-    assert hint in report
+    assert hint in hidden_report("detection_segmentation", exercise, wrong, capsys)

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from notebook_code import load_namespace
+from notebook_code import hidden_report, load_namespace
 from test_chapter_contracts import PRELUDES
 
-from autograder import core
 from autograder.checks import generative as checks
 from autograder.reference import generative as reference
 
@@ -97,11 +96,4 @@ def test_vae_loss_is_graded_with_the_reference_kl(solution):
     ("mask_centre_row_open", "masked_kernel", "right of the centre come later"),
 ])
 def test_checks_name_the_classic_mistake(wrong, exercise, hint, capsys):
-    from wrong import generative as wrongs
-
-    try:
-        getattr(checks, f"hidden_{exercise}")(getattr(wrongs, wrong))
-        report = capsys.readouterr().out
-    except core.CheckFailure as failure:
-        report = str(failure)
-    assert hint in report
+    assert hint in hidden_report("generative", exercise, wrong, capsys)

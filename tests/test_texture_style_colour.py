@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tensorflow as tf
-from notebook_code import load_namespace
+from notebook_code import hidden_report, load_namespace
 from skimage import color
 from test_chapter_contracts import PRELUDES
 
@@ -129,14 +129,7 @@ def test_style_loss_is_graded_with_the_reference_gram_and_the_student_gram_comes
     ("window_mask_ignored", "window_distances", "must not count"),
 ])
 def test_checks_name_the_classic_mistake(wrong, exercise, hint, capsys):
-    from wrong import texture_style_colour as wrongs
-
-    try:
-        getattr(checks, f"hidden_{exercise}")(getattr(wrongs, wrong))
-        report = capsys.readouterr().out
-    except core.CheckFailure as failure:
-        report = str(failure)
-    assert hint in report
+    assert hint in hidden_report("texture_style_colour", exercise, wrong, capsys)
 
 
 def test_rgb_to_lab_that_calls_scikit_image_gets_no_points():
