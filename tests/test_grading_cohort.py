@@ -22,6 +22,7 @@ from autograder.grading import runner
 # grades the chapters (group "grading"): numpy only, each cell far below its 8 s limit.
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("grading-fixture")]
 
+REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures" / "grading"
 SOURCE_ROOT = FIXTURES / "source"
 SOURCE_NOTEBOOK = SOURCE_ROOT / "fixture" / "fixture.ipynb"
@@ -292,6 +293,45 @@ def test_a_daemon_that_forks_again_and_again_dies_with_its_kernel(graded, tmp_pa
     records = _records(runner.grade_cohort(cohort, submissions))
     assert records["a_daemon"]["score"] == pytest.approx(3.0), records["a_daemon"]["reasons"]
     assert records["b_looks"]["reasons"] == [] and records["b_looks"]["score"] == pytest.approx(3.0)
+
+
+def test_kernels_see_an_allow_list_and_write_only_to_their_scratch_folder(graded, tmp_path,
+                                                                          grading_template):
+    """Issue 16, case 6: a folder the grader was never told about (another checkout, a pytest
+    temporary folder) was readable, and a shell, ``os.open`` with ``dir_fd`` or /dev/shm wrote
+    outside the scratch folder. Now a kernel sees only system folders, the Python environment,
+    the course package and cache, and writes only to its scratch folders."""
+    _cohort, _subs, release, _cases, _summary = graded
+    elsewhere = tmp_path / "another-checkout" / "solutions"
+    elsewhere.mkdir(parents=True)
+    (elsewhere / "secret.txt").write_text("the answers")
+    marker = f"escaped-{tmp_path.name}"
+    targets = [tmp_path / f"{marker}-shell.txt", tmp_path / f"{marker}-dirfd.txt",
+               Path("/dev/shm") / f"{marker}.txt", REPO / f"{marker}-repo.txt"]
+    reads = (f"try:\n    data = open({str(elsewhere / 'secret.txt')!r}).read()\nexcept OSError:\n"
+             "    data = None\nassert data is None, 'read a file outside the allow-list'")
+    writes = ("import os, subprocess\n"
+              f"subprocess.run(['sh', '-c', 'echo x > {targets[0]}'], capture_output=True)\n"
+              f"for folder, name in [({str(tmp_path)!r}, {targets[1].name!r}), ({str(REPO)!r}, {targets[3].name!r})]:\n"
+              "    try:\n        fd = os.open(name, os.O_CREAT | os.O_WRONLY, dir_fd=os.open(folder, os.O_RDONLY))\n"
+              "        os.write(fd, b'x')\n    except OSError:\n        pass\n"
+              f"try:\n    open({str(targets[2])!r}, 'w').write('x')\nexcept OSError:\n    pass")
+    submissions = tmp_path / "subs"
+    write_submission(submissions, "hostile", {"fixture.ipynb": build(
+        release, CORRECT, extra_after={"setup": [reads, writes]})})
+    grading_template(SOURCE_ROOT, "fixture", tmp_path / "ws")
+    cohort = runner.Cohort(chapter="fixture", workspace=tmp_path / "ws", source_root=SOURCE_ROOT,
+                           workers=1, progress=False,
+                           limits=runner.Limits(cell_timeout=8, submission_timeout=90))
+    try:
+        record = _records(runner.grade_cohort(cohort, submissions))["hostile"]
+        written = [str(t) for t in targets if t.exists()]
+    finally:
+        for target in targets:
+            target.unlink(missing_ok=True)
+    assert written == []
+    assert not any("outside the allow-list" in reason for reason in record["reasons"]), record["reasons"]
+    assert record["score"] == pytest.approx(3.0), record["reasons"]
 
 
 def test_without_namespaces_the_audit_hook_still_guards(graded, tmp_path, grading_template):

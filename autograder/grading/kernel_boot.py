@@ -55,18 +55,97 @@ def _read_settings() -> dict:
         return json.load(handle)
 
 
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND = 1, 2, 4, 8, 4096
+KERNEL_FILESYSTEMS = ("/proc", "/sys", "/dev")
+
+
+def _mount_call(source: str, target: str, fstype: str | None, flags: int, data: str | None) -> None:
+    """mount(2) itself: the launcher may hide a few hundred entries (a busy /tmp)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    def encode(text: str | None) -> bytes | None:
+        return None if text is None else os.fsencode(text)
+
+    if libc.mount(encode(source), encode(target), encode(fstype), flags, encode(data)) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"mount {source} on {target}: {os.strerror(errno)}")
+
+
+def _hide(path: str) -> None:
+    """An empty, read-only, unreadable folder over a folder; /dev/null over a file."""
+    if os.path.isdir(path):
+        _mount_call("none", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=000")
+    else:
+        _mount_call("/dev/null", path, None, MS_BIND, None)
+
+
+def _ancestors(path: str) -> list[str]:
+    found = []
+    while path != "/":
+        path = os.path.dirname(path)
+        found.append(path)
+    return found
+
+
+def _show_only(keep: list[str]) -> list[str]:
+    """Hide every entry of the file system that is neither inside a kept folder nor on the way
+    to one (an allow-list): walking down from / to each kept folder, every sibling met is
+    hidden. Links are left alone: what they point to is either kept or hidden itself."""
+    keep = sorted({os.path.realpath(path) for path in keep if os.path.exists(path)})
+
+    def needed(path: str) -> bool:
+        return any(k == path or k.startswith(path + "/") or path.startswith(k + "/") for k in keep)
+
+    hidden = []
+    for folder in sorted({a for k in keep for a in _ancestors(k)}):
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.is_symlink() or needed(entry.path):
+                    continue
+                if entry.is_dir(follow_symlinks=False) or entry.is_file(follow_symlinks=False):
+                    _hide(entry.path)
+                    hidden.append(entry.path)
+    return hidden
+
+
+def _mount_points() -> list[str]:
+    with open("/proc/self/mountinfo") as handle:
+        return [line.split()[4].replace("\\040", " ") for line in handle]
+
+
 def _mount_private_view(settings: dict) -> None:
-    """Inside ``unshare -Urnm``: read-only repository, tmpfs over hidden folders."""
+    """Inside ``unshare -Urnm``: the kernels see only what they need, and write only to their
+    scratch folders.
+
+    * Allow-list: only the ``visible_roots`` (system folders, the Python environment, the
+      course package, the course cache) and the ``writable_roots`` (the slot's scratch
+      folders) stay; every other entry on the way to them is covered by an empty, unreadable
+      tmpfs (another checkout, other temporary folders, the home folder...), and the
+      ``hidden_roots`` inside what stays (solutions, the workspace, the submissions, the other
+      slots) too.
+    * Read-only: every mount but the scratch folders (bound onto themselves first) and the
+      kernel's file systems (/proc, /sys, /dev) is remounted read-only, so no route (a shell,
+      ``os.open`` with ``dir_fd``) writes anywhere else; /dev/shm gets an empty read-only tmpfs.
+    """
 
     def mount(*args: str) -> None:
         subprocess.run(["mount", *args], check=True, capture_output=True)
 
-    for path in settings.get("readonly_roots", []):
+    writable = [os.path.realpath(p) for p in settings.get("writable_roots", [])]
+    for path in [*writable, *settings.get("readonly_roots", [])]:  # before anything mounts inside
         mount("--bind", path, path)
-        mount("-o", "remount,bind,ro", path)
+    hidden = set(_show_only([*settings["visible_roots"], *writable])) if settings.get("visible_roots") else set()
     for path in settings["hidden_roots"]:
         if os.path.isdir(path):
             mount("-t", "tmpfs", "-o", "size=1m,mode=000", "none", path)
+    if os.path.isdir("/dev/shm"):
+        _mount_call("none", "/dev/shm", "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k")
+    for point in dict.fromkeys(_mount_points()):
+        if point in writable or point in hidden or point.startswith(KERNEL_FILESYSTEMS):
+            continue
+        if os.path.exists(point):
+            subprocess.run(["mount", "-o", "remount,bind,ro", point], capture_output=True)
 
 
 def _reexec_without_capabilities(handle) -> None:

@@ -12,7 +12,9 @@ for the whole cohort, so every path a kernel sees is fixed per slot::
                            the launcher's settings, nbgrader's log
 
 Kernels of slot ``i`` see neither ``private/`` nor the other slots, nor the
-solutions, the workspace and the submissions folder.
+solutions, the workspace and the submissions folder. With namespaces they see only an
+allow-list (:func:`visible_roots`, read-only) and write only to ``live/`` (the launcher
+binds those folders onto themselves, so :meth:`Slot.clear` empties them in place).
 """
 
 from __future__ import annotations
@@ -87,10 +89,18 @@ class Slot:
         return slot
 
     def clear(self) -> None:
-        """Empty the kernel's folders and the private course (one submission at a time)."""
+        """Empty the kernel's folders and the private course (one submission at a time).
+
+        The folders themselves stay: the launcher's mount namespace binds the live ones onto
+        themselves, and a new folder of the same name would not be the one its kernels see."""
         for name in (*self.LIVE, "course"):
-            shutil.rmtree(getattr(self, name), ignore_errors=True)
-            getattr(self, name).mkdir(parents=True)
+            folder = getattr(self, name)
+            folder.mkdir(parents=True, exist_ok=True)
+            for entry in folder.iterdir():
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink(missing_ok=True)
 
 
 def make_slots(count: int) -> list[Slot]:
@@ -110,6 +120,22 @@ def kernel_env(slot: Slot) -> dict:
             "MPLCONFIGDIR": str(slot.tmp / "mpl"), "CNNVISION_CACHE": str(cache_dir())}
 
 
+SYSTEM_ROOTS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc",
+                "/proc", "/sys", "/dev")
+
+
+def visible_roots(slot: Slot) -> list[str]:
+    """What a kernel may see (read-only), besides its scratch folders: system folders, the
+    Python installation and environment (every folder on ``sys.path``), the course package,
+    the course cache."""
+    from cnnvision.cache import cache_dir
+
+    python = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
+              os.path.dirname(os.path.realpath(sys.executable))}
+    paths = {p for p in sys.path if p and os.path.isdir(p)}
+    return sorted({*SYSTEM_ROOTS, *python, *paths, str(REPO_ROOT), str(cache_dir())})
+
+
 def launcher_settings(slot: Slot, hidden_roots: list[str], preload: list[str], output_cap: int,
                       use_namespaces: bool) -> dict:
     """What the slot's kernel launcher enforces (the same for every submission it grades)."""
@@ -119,6 +145,9 @@ def launcher_settings(slot: Slot, hidden_roots: list[str], preload: list[str], o
         "allowed_write_roots": [str(slot.kernel), str(slot.home), str(slot.tmp)],
         "hidden_roots": [*hidden_roots, *others, str(slot.private)],
         "readonly_roots": [str(REPO_ROOT)] if use_namespaces else [],
+        # the runtime folder holds the kernel's sockets (ZeroMQ ipc), created by the kernel
+        "writable_roots": [str(slot.kernel), str(slot.home), str(slot.tmp), str(slot.runtime)],
+        "visible_roots": visible_roots(slot) if use_namespaces else [],
         "preload": preload,
         "block_programs": not use_namespaces,
         "output_cap": output_cap,
