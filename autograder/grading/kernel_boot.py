@@ -129,22 +129,20 @@ def _mount_private_view(settings: dict) -> None:
       ``os.open`` with ``dir_fd``) writes anywhere else; /dev/shm gets an empty read-only tmpfs.
     """
 
-    def mount(*args: str) -> None:
-        subprocess.run(["mount", *args], check=True, capture_output=True)
-
     writable = [os.path.realpath(p) for p in settings.get("writable_roots", [])]
-    for path in [*writable, *settings.get("readonly_roots", [])]:  # before anything mounts inside
-        mount("--bind", path, path)
-    hidden = set(_show_only([*settings["visible_roots"], *writable])) if settings.get("visible_roots") else set()
+    for path in writable:  # before anything mounts inside them
+        _mount_call(path, path, None, MS_BIND, None)
+    hidden = _show_only([*settings["visible_roots"], *writable]) if settings.get("visible_roots") else []
     for path in settings["hidden_roots"]:
         if os.path.isdir(path):
-            mount("-t", "tmpfs", "-o", "size=1m,mode=000", "none", path)
+            _hide(path)
+            hidden.append(path)
     if os.path.isdir("/dev/shm"):
         _mount_call("none", "/dev/shm", "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k")
     for point in dict.fromkeys(_mount_points()):
         if point in writable or point in hidden or point.startswith(KERNEL_FILESYSTEMS):
             continue
-        if os.path.exists(point):
+        if os.path.exists(point):  # mount(8) keeps the flags a user namespace may not drop
             subprocess.run(["mount", "-o", "remount,bind,ro", point], capture_output=True)
 
 

@@ -140,13 +140,14 @@ def launcher_settings(slot: Slot, hidden_roots: list[str], preload: list[str], o
                       use_namespaces: bool) -> dict:
     """What the slot's kernel launcher enforces (the same for every submission it grades)."""
     others = sorted(str(p) for p in slot.root.parent.iterdir() if p != slot.root)
+    scratch = [str(slot.kernel), str(slot.home), str(slot.tmp)]
     return {
         "namespaces": use_namespaces,
-        "allowed_write_roots": [str(slot.kernel), str(slot.home), str(slot.tmp)],
+        "allowed_write_roots": scratch,  # the audit hook: where Python code may write
         "hidden_roots": [*hidden_roots, *others, str(slot.private)],
-        "readonly_roots": [str(REPO_ROOT)] if use_namespaces else [],
-        # the runtime folder holds the kernel's sockets (ZeroMQ ipc), created by the kernel
-        "writable_roots": [str(slot.kernel), str(slot.home), str(slot.tmp), str(slot.runtime)],
+        # mounts: the runtime folder also holds the kernel's sockets (ZeroMQ ipc); everything
+        # else, the repository included, is read-only
+        "writable_roots": [*scratch, str(slot.runtime)],
         "visible_roots": visible_roots(slot) if use_namespaces else [],
         "preload": preload,
         "block_programs": not use_namespaces,
