@@ -125,8 +125,8 @@ def cohort_cases(release) -> dict:
             "        os.listdir(os.path.join('../../..', other, 'live', 'kernel'))\n"
             "    except OSError:\n        pass"]})}, 3.0,
                                 ["private/launcher.json", "live/kernel"], False),
-        # the launcher: the kernel's parent before issue 16, unreachable since (the kernel is pid 1
-        # of its own namespace, its parent 0); an init ignores a SIGKILL from inside
+        # the launcher: the kernel's parent before issue 16, out of reach since (the kernel's
+        # parent is the init of its own pid namespace, pid 1, which ignores a SIGKILL from inside)
         "kills_launcher": ({nb: build(release, CORRECT, extra_after={"setup": [
             "import os, signal\nfor pid in {os.getppid(), 1} - {0}:\n    try:\n"
             "        os.kill(pid, signal.SIGKILL)\n    except OSError:\n        pass"]})}, 3.0, [], False),
