@@ -32,7 +32,7 @@ help:
 	@echo "make nbval     run every solution notebook in a plain kernel (make test autogrades them)"
 	@echo "make browser   open the built book in headless Chromium, network cut (after make book)"
 	@echo "make notebooks regenerate notebooks/ (student versions) from solutions/"
-	@echo "make grade CHAPTER=convolution [SUBMISSIONS=path]  grade a cohort"
+	@echo "make grade CHAPTER=convolution [SUBMISSIONS=path] [SCHEDULER=tcp://host:8786]  grade a cohort"
 	@echo "make bench     time conv2d loop / fast / TensorFlow"
 	@echo "make bench-grade  40 submissions: sequential nbgrader autograde vs make grade"
 
@@ -93,8 +93,8 @@ browser: book
 test: lint check-notebooks unit book browser
 
 grade: install
-	@test -n "$(CHAPTER)" || { echo "usage: make grade CHAPTER=convolution [SUBMISSIONS=folder-or-zip] [WORKERS=n]"; exit 1; }
-	$(OFFLINE) $(PY) -m autograder grade $(CHAPTER) $(SUBMISSIONS) $(if $(WORKERS),--workers $(WORKERS))
+	@test -n "$(CHAPTER)" || { echo "usage: make grade CHAPTER=convolution [SUBMISSIONS=folder-or-zip] [WORKERS=n] [SCHEDULER=tcp://host:8786]"; exit 1; }
+	$(OFFLINE) $(PY) -m autograder grade $(CHAPTER) $(SUBMISSIONS) $(if $(WORKERS),--workers $(WORKERS)) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
 
 bench-grade: install
 	$(OFFLINE) $(PY) -m autograder.bench_grade --n 40 --workers 2

@@ -44,3 +44,13 @@ def grading_template(tmp_path_factory):
         return copy
 
     return build
+
+
+@pytest.fixture(scope="session")
+def graded(tmp_path_factory, grading_template):
+    """The fixture cohort of tests/test_grading_cohort.py, graded once by the local pool:
+    (cohort, submissions, release, cases, summary). The cluster tests compare with it."""
+    from test_grading_cohort import grade_fixture_cohort
+
+    return grade_fixture_cohort(tmp_path_factory.mktemp("workspace"),
+                                tmp_path_factory.mktemp("submissions"), grading_template)

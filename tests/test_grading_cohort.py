@@ -158,19 +158,18 @@ def write_submission(root: Path, student: str, files: dict) -> None:
         (folder / name).write_text(text)
 
 
-@pytest.fixture(scope="module")
-def graded(tmp_path_factory, grading_template):
-    workspace = tmp_path_factory.mktemp("workspace")
-    submissions = tmp_path_factory.mktemp("submissions")
+FIXTURE_LIMITS = {"cell_timeout": 8, "submission_timeout": 90, "memory_mb": 500}
+
+
+def grade_fixture_cohort(workspace: Path, submissions: Path, grading_template) -> tuple:
+    """The fixture cohort graded by two local workers (the ``graded`` fixture of conftest)."""
     template_dir = grading_template(SOURCE_ROOT, "fixture", workspace)
     release = nbformat.read(template_dir / "release" / "fixture" / "fixture.ipynb", as_version=4)
     cases = cohort_cases(release)
     for student, (files, *_rest) in cases.items():
         write_submission(submissions, student, files)
     cohort = runner.Cohort(chapter="fixture", workspace=workspace, source_root=SOURCE_ROOT,
-                           workers=2, progress=False,
-                           limits=runner.Limits(cell_timeout=8, submission_timeout=90,
-                                                memory_mb=500))
+                           workers=2, progress=False, limits=runner.Limits(**FIXTURE_LIMITS))
     summary = runner.grade_cohort(cohort, submissions)
     return cohort, submissions, release, cases, summary
 

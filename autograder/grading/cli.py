@@ -29,6 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--memory-mb", type=int, default=3072, help="memory per submission")
     grade.add_argument("--no-namespaces", action="store_true",
                        help="do not use Linux namespaces (audit-hook sandbox only)")
+    grade.add_argument("--scheduler", metavar="tcp://HOST:PORT", default=None,
+                       help="grade on the Dask cluster of this scheduler (its workers' threads "
+                            "replace --workers); default: worker processes on this machine")
     grade.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -51,10 +54,24 @@ def main(argv: list[str] | None = None) -> int:
         limits=Limits(args.cell_timeout, args.submission_timeout, args.memory_mb),
         namespaces=False if args.no_namespaces else None, progress=not args.quiet,
     )
-    summary = grade_cohort(cohort, submissions.resolve())
+    try:
+        summary = grade_cohort(cohort, submissions.resolve(), args.scheduler)
+    except OSError as error:  # no scheduler at that address (distributed raises OSError)
+        if not args.scheduler:
+            raise
+        raise SystemExit(f"no Dask scheduler answered at {args.scheduler}: {error}. Start one "
+                         "with `dask scheduler` and workers with `dask worker ADDRESS` "
+                         "(README, instructor section).") from None
+    where = (f"on the Dask cluster at {args.scheduler}" if args.scheduler
+             else f"with {cohort.workers} workers")
     print(f"graded {summary['graded']} submissions ({summary['kept']} unchanged, kept) "
-          f"in {summary['seconds']} s with {cohort.workers} workers; sandbox: "
+          f"in {summary['seconds']} s {where}; sandbox: "
           f"{'namespaces + audit hook' if cohort.namespaces else 'audit hook only'}")
+    if "traffic" in summary:
+        traffic = summary["traffic"]
+        per = traffic["sent"] / max(1, traffic["submissions"])
+        print(f"sent to the workers: {traffic['sent']} bytes ({per:.0f} per submission); "
+              f"received: {traffic['received']} bytes")
     print(f"grades:   {summary['csv']}")
     print(f"report:   {summary['report']}")
     print(f"feedback: {cohort.workspace / 'feedback'}/<student>/{args.chapter}/")

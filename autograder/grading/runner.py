@@ -221,24 +221,33 @@ def _progress(total: int, enabled: bool):
     return tqdm(total=total, desc="grading", unit="submission", disable=not enabled or total == 0)
 
 
-def grade_cohort(cohort: Cohort, submissions: Path) -> dict:
+def grade_cohort(cohort: Cohort, submissions: Path, scheduler: str | None = None) -> dict:
     """Grade every new or changed submission in ``submissions``; return a summary."""
-    return grade_cohorts([(cohort, submissions)])[0]
+    return grade_cohorts([(cohort, submissions)], scheduler)[0]
 
 
-def grade_cohorts(runs: list[tuple[Cohort, Path]]) -> list[dict]:
+def grade_cohorts(runs: list[tuple[Cohort, Path]], scheduler: str | None = None) -> list[dict]:
     """Grade several cohorts (chapters) in one run: one pool of workers for all their submissions.
 
     The pool has as many workers as the largest cohort asks for; each worker keeps
-    its kernel launcher from one chapter to the next. One summary per cohort, in order.
+    its kernel launcher from one chapter to the next. With ``scheduler`` (a Dask scheduler's
+    address), the cluster's workers grade instead (:mod:`autograder.grading.cluster`), and the
+    summaries also give the bytes sent to and received from them. One summary per cohort.
     """
     if not runs:
         return []
     intakes = [_take_in(cohort, submissions) for cohort, submissions in runs]
-    workers = max(cohort.workers for cohort, _ in runs)
     progress = any(cohort.progress for cohort, _ in runs)
-    seconds = _grade_submissions(intakes, workers, progress)
-    return [_summary(part, seconds) for part in intakes]
+    traffic = None
+    if scheduler:
+        from . import cluster
+
+        seconds, traffic = cluster.grade_submissions(intakes, scheduler, progress)
+    else:
+        workers = max(cohort.workers for cohort, _ in runs)
+        seconds = _grade_submissions(intakes, workers, progress)
+    return [{**_summary(part, seconds), **({"traffic": traffic} if traffic else {})}
+            for part in intakes]
 
 
 def _grade_submissions(intakes: list[_Intake], workers: int, progress: bool) -> float:
@@ -272,10 +281,12 @@ def _grade_submissions(intakes: list[_Intake], workers: int, progress: bool) -> 
 
 
 def _save(part: _Intake, sub: intake.Submission, digest: str, out_dir: Path | None, result: dict,
-          seconds: float, environment: dict) -> None:
+          seconds: float, environment: dict, namespaces: bool | None = None) -> None:
+    """Save one student's record (``namespaces``: the sandbox it was graded in, when it is not
+    the cohort's, on a Dask worker)."""
     cohort = part.cohort
     record = records.make_record(sub, digest, result, seconds, part.release, environment,
-                                 cohort.namespaces)
+                                 cohort.namespaces if namespaces is None else namespaces)
     if out_dir is not None:
         records.publish_files(cohort.workspace, cohort.chapter, sub.student, out_dir)
     part.store.save(record)
@@ -308,14 +319,20 @@ def _serve(jobs: queue.Queue, done: queue.Queue, log_dir: Path, slot: sandbox.Sl
             except queue.Empty:
                 return
             job["slot_dir"] = str(slot.root)
-            try:
-                result, seconds = worker.run(job, part.cohort.limits)
-                seconds -= result.get("launcher_seconds", 0.0)  # the worker's start-up, not theirs
-            except Exception as error:  # noqa: BLE001 - one bad submission never stops the batch
-                result, seconds = {"fatal": f"grader error: {error}", "fatal_kind": "grader"}, 0.0
+            result, seconds = run_job(worker, job, part.cohort.limits)
             done.put((part, sub, digest, out_dir, result, seconds))
     finally:
         worker.stop()
+
+
+def run_job(worker: Worker, job: dict, limits: Limits) -> tuple[dict, float]:
+    """Grade one job with ``worker`` (here or on a Dask worker); return (result, the student's
+    seconds). A grader error becomes a fatal result: one bad submission never stops the batch."""
+    try:
+        result, seconds = worker.run(job, limits)
+    except Exception as error:  # noqa: BLE001
+        return {"fatal": f"grader error: {error}", "fatal_kind": "grader"}, 0.0
+    return result, seconds - result.get("launcher_seconds", 0.0)  # the worker's start-up
 
 
 def _ensure(path: Path) -> Path:
