@@ -8,7 +8,10 @@ cohort's complete, first-only and untouched notebooks, cycled), then times
 1. ``nbgrader autograde CHAPTER`` once over all of them (one process, one
    submission after another; gradebook prepared beforehand, not timed), and
 2. our command with ``--workers`` workers (sandbox, guards, feedback HTML,
-   CSV and report included; template gradebook built beforehand, not timed).
+   CSV and report included; template gradebook built beforehand, not timed), and
+3. the same through a Dask ``LocalCluster`` of ``--workers`` one-thread worker processes
+   (``--scheduler``: TCP on loopback, submissions and results as bytes), with the bytes
+   sent per submission and how many worker cores 20,000 submissions in an hour would need.
 
 Prints seconds per submission for each, the speed-up, and whether both gave
 every submission the same total score (exit status 1 when not). Timings on a shared
@@ -18,6 +21,7 @@ machine are pessimistic; run it on an idle one for numbers you publish.
 from __future__ import annotations
 
 import argparse
+import math
 import shutil
 import subprocess
 import sys
@@ -81,6 +85,35 @@ def time_ours(chapter: str, submissions: Path, root: Path, workers: int) -> tupl
     return time.perf_counter() - started, {r["student"]: r["score"] for r in summary["records"]}
 
 
+def time_cluster(chapter: str, submissions: Path, root: Path, workers: int) -> tuple[float, dict,
+                                                                                   dict]:
+    """Our command on a Dask ``LocalCluster`` of ``workers`` one-thread worker processes (TCP on
+    loopback), as ``--scheduler`` would use a real cluster; also returns the bytes sent."""
+    from distributed import Client, LocalCluster
+
+    from autograder.grading import records
+
+    workspace = root / "cluster"
+    template.build_template(REPO_ROOT / "solutions", chapter, workspace)
+    cohort = runner.Cohort(chapter=chapter, workspace=workspace,
+                           source_root=REPO_ROOT / "solutions", progress=False)
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                      dashboard_address=None, host="127.0.0.1") as cluster:
+        with Client(cluster) as client:  # TensorFlow's import in each worker, as in the parent
+            client.run(records.environment)
+        started = time.perf_counter()
+        summary = runner.grade_cohort(cohort, submissions, scheduler=cluster.scheduler_address)
+        seconds = time.perf_counter() - started
+    return seconds, {r["student"]: r["score"] for r in summary["records"]}, summary["traffic"]
+
+
+def _same_scores(name: str, expected: dict, got: dict) -> bool:
+    differ = sorted(s for s in expected if abs(expected[s] - got.get(s, -1)) > 1e-6)
+    print(f"same total score as plain nbgrader ({name}): {len(expected) - len(differ)} of "
+          f"{len(expected)} submissions" + (f"; differ: {differ}" if differ else ""))
+    return not differ and len(got) == len(expected)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m autograder.bench_grade")
     parser.add_argument("--chapter", default="convolution")
@@ -92,17 +125,26 @@ def main(argv: list[str] | None = None) -> int:
         submissions = make_submissions(args.chapter, args.n, root)
         plain, plain_scores = time_plain_nbgrader(args.chapter, submissions, root)
         ours, our_scores = time_ours(args.chapter, submissions, root, args.workers)
+        dask, dask_scores, traffic = time_cluster(args.chapter, submissions, root, args.workers)
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    print(f"{args.n} submissions of {args.chapter}")
-    print(f"plain sequential nbgrader autograde: {plain / args.n:6.2f} s per submission")
-    print(f"python -m autograder grade ({args.workers} workers): {ours / args.n:6.2f} s per "
+    n = args.n
+    print(f"{n} submissions of {args.chapter}")
+    print(f"plain sequential nbgrader autograde: {plain / n:6.2f} s per submission")
+    print(f"python -m autograder grade ({args.workers} workers): {ours / n:6.2f} s per "
           "submission (sandbox, guards, feedback and report included)")
     print(f"speed-up: {plain / ours:.2f}x")
-    differ = sorted(s for s in plain_scores if abs(plain_scores[s] - our_scores.get(s, -1)) > 1e-6)
-    print(f"same total score as plain nbgrader: {len(plain_scores) - len(differ)} of "
-          f"{len(plain_scores)} submissions" + (f"; differ: {differ}" if differ else ""))
-    return 1 if differ or len(plain_scores) != args.n else 0
+    print(f"the same on a Dask LocalCluster ({args.workers} one-thread workers, --scheduler): "
+          f"{dask / n:6.2f} s per submission, {(dask / ours - 1) * 100:+.1f}% against the local "
+          f"pool; {traffic['sent'] / max(1, traffic['submissions']):.0f} bytes sent and "
+          f"{traffic['received'] / max(1, traffic['submissions']):.0f} received per submission")
+    core_seconds = dask * args.workers / n
+    print(f"projection: {core_seconds:.2f} worker-core seconds per submission, so 20,000 "
+          f"submissions in one hour need about {math.ceil(20_000 * core_seconds / 3600)} "
+          "worker cores")
+    same = [_same_scores("local pool", plain_scores, our_scores),
+            _same_scores("Dask", plain_scores, dask_scores)]
+    return 0 if all(same) and len(plain_scores) == n else 1
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 * The client (the instructor's process) does the intake, and is the only writer of the
   workspace: records, published notebooks and feedback, the CSV, nbgrader's gradebook.
 * A task receives one submission's files (a zip, as bytes), its job (plain data) and the
-  chapter's template (a zip scattered once per chapter), and returns plain data: the result
+  chapter's template (a zip, made by one task per chapter), and returns plain data: the result
   the local worker writes, the student's seconds, the autograded notebook and the feedback
   HTML, and the worker's versions and device. Workers share no file system with the client.
 * :class:`GradingPlugin` gives each Dask worker, once, what a local pool thread has: a slot
