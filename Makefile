@@ -92,9 +92,11 @@ browser: book
 
 test: lint check-notebooks unit book browser
 
+# With SCHEDULER the network stays open: the scheduler and its workers are other machines
+# (the kernels on them have no network either way).
 grade: install
 	@test -n "$(CHAPTER)" || { echo "usage: make grade CHAPTER=convolution [SUBMISSIONS=folder-or-zip] [WORKERS=n] [SCHEDULER=tcp://host:8786]"; exit 1; }
-	$(OFFLINE) $(PY) -m autograder grade $(CHAPTER) $(SUBMISSIONS) $(if $(WORKERS),--workers $(WORKERS)) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
+	$(if $(SCHEDULER),,$(OFFLINE)) $(PY) -m autograder grade $(CHAPTER) $(SUBMISSIONS) $(if $(WORKERS),--workers $(WORKERS)) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
 
 bench-grade: install
 	$(OFFLINE) $(PY) -m autograder.bench_grade --n 40 --workers 2

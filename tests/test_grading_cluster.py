@@ -16,14 +16,16 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 from test_grading_cohort import CORRECT, FIXTURE_LIMITS, SOURCE_ROOT, build, write_submission
 
-from autograder.grading import runner
+from autograder.grading import cluster, runner
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("grading-fixture")]
 
@@ -84,6 +86,15 @@ def dask_cluster(tmp_path_factory):
                 os.killpg(process.pid, signal.SIGKILL)
         for log in logs:
             log.close()
+
+
+def _folders_of_dead_workers() -> list[Path]:
+    folders = []
+    for folder in Path(tempfile.gettempdir()).glob("autograde-*"):
+        owner = folder / cluster.OWNER_FILE
+        if owner.is_file() and not psutil.pid_exists(int(owner.read_text())):
+            folders.append(folder)
+    return folders
 
 
 def _cohort(workspace: Path, grading_template) -> runner.Cohort:
@@ -158,6 +169,8 @@ def test_a_worker_killed_mid_submission_loses_no_grade(dask_cluster, graded, tmp
         thread.join(timeout=300)
         assert not thread.is_alive()
         client.wait_for_workers(2, timeout=90)  # the nanny restarted it (for the next tests)
+    # the restarted worker removed the folder the killed one left behind
+    _wait_for(lambda: not _folders_of_dead_workers(), 60, "the killed worker's folder to go")
     records = _records(summaries[0])
     assert sorted(records) == students
     assert {s: (r["score"], r["reasons"]) for s, r in records.items()} == {

@@ -334,3 +334,29 @@ def test_a_write_that_fits_is_passed_whole_and_counted():
     stream.write("7890")
     stream.write("!")
     assert out.writes[:2] == ["123456", "7890"] and "truncated" in out.writes[2]
+
+
+def test_cluster_pack_and_unpack_round_trip_and_refuse_names_that_leave_the_folder(tmp_path):
+    """Submissions and templates travel to Dask workers as zips (autograder.grading.cluster)."""
+    import io
+
+    from autograder.grading import cluster
+
+    source = tmp_path / "source"
+    (source / "data" / "deep").mkdir(parents=True)
+    (source / "fixture.ipynb").write_text("{}")
+    (source / "data" / "deep" / "x.npy").write_bytes(b"\x00\x01")
+    (tmp_path / "gradebook.db").write_bytes(b"db")
+    flat = cluster.unpack(cluster.pack({"": source}), tmp_path / "flat")
+    assert sorted(p.relative_to(flat).as_posix() for p in flat.rglob("*") if p.is_file()) == [
+        "data/deep/x.npy", "fixture.ipynb"]
+    named = cluster.unpack(cluster.pack({"source": source, "gradebook.db": tmp_path / "gradebook.db"}),
+                           tmp_path / "named")
+    assert (named / "source" / "data" / "deep" / "x.npy").read_bytes() == b"\x00\x01"
+    assert (named / "gradebook.db").read_bytes() == b"db"
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("../escaped.txt", "x")
+    with pytest.raises(ValueError, match="outside the target folder"):
+        cluster.unpack(buffer.getvalue(), tmp_path / "evil")
+    assert not (tmp_path / "escaped.txt").exists()

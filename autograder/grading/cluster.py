@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import io
+import os
 import queue
 import shutil
 import tempfile
@@ -28,6 +29,7 @@ import zipfile
 from collections import deque
 from pathlib import Path
 
+import psutil
 from distributed import Client, KilledWorker, as_completed, get_worker
 from distributed.diagnostics.plugin import WorkerPlugin
 
@@ -68,6 +70,21 @@ def unpack(data: bytes, target: Path) -> Path:
 
 
 # ------------------------------------------------------------------------ worker side
+OWNER_FILE = "dask-worker.pid"
+
+
+def _sweep_stale_folders() -> None:
+    """Remove the folders of this machine's Dask workers that died without their teardown
+    (killed, or stopped by a submission): each holds the pid of the worker that made it."""
+    for folder in Path(tempfile.gettempdir()).glob("autograde-*"):
+        try:
+            pid = int((folder / OWNER_FILE).read_text())
+        except (OSError, ValueError):
+            continue  # a local run's folder, or not ours to judge
+        if not psutil.pid_exists(pid):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 class GradingPlugin(WorkerPlugin):
     """A Dask worker plugin: slots and grading subprocesses, made once per worker (and kept
     when a later client registers it again: ``idempotent``)."""
@@ -78,8 +95,10 @@ class GradingPlugin(WorkerPlugin):
     def setup(self, worker) -> None:
         from .runner import Worker
 
+        _sweep_stale_folders()
         slots = sandbox.make_slots(max(1, int(getattr(worker.state, "nthreads", 1))))
         self.base = slots[0].root.parent  # private (0700); kernels see none of its folders
+        (self.base / OWNER_FILE).write_text(str(os.getpid()))
         # made before any launcher starts: a slot's launcher hides the slot's siblings
         self.staging = self.base / "staging"
         self.staging.mkdir()
@@ -160,6 +179,10 @@ def connect(scheduler: str):
     """A client of the scheduler, with the grading plugin on every worker (present and future)."""
     client = Client(scheduler, timeout="60s")
     client.register_plugin(GradingPlugin(), name=PLUGIN_NAME)
+    if not client.nthreads():
+        print(f"no worker has joined the scheduler at {scheduler} yet: waiting (start one "
+              f"with `dask worker {scheduler}`)", flush=True)
+        client.wait_for_workers(1)
     if "dashboard" in client.scheduler_info().get("services", {}):
         print(f"Dask dashboard: {client.dashboard_link}", flush=True)
     return client
