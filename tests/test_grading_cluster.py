@@ -86,6 +86,7 @@ def dask_cluster(tmp_path_factory):
                 os.killpg(process.pid, signal.SIGKILL)
         for log in logs:
             log.close()
+        cluster._sweep_stale_folders()  # the workers stopped by a signal skip their teardown
 
 
 def _folders_of_dead_workers() -> list[Path]:

@@ -175,6 +175,15 @@ def _lost(error: BaseException, student: str) -> dict:
             "fatal_kind": "grader"}
 
 
+def _has_dashboard(dask_scheduler=None) -> bool:
+    """On the scheduler: whether it serves Dask's dashboard (its pages need bokeh; without it
+    the address answers 404)."""
+    import importlib.util
+
+    services = getattr(dask_scheduler, "services", {}) or {}
+    return "dashboard" in services and importlib.util.find_spec("bokeh") is not None
+
+
 def connect(scheduler: str):
     """A client of the scheduler, with the grading plugin on every worker (present and future)."""
     client = Client(scheduler, timeout="60s")
@@ -183,7 +192,7 @@ def connect(scheduler: str):
         print(f"no worker has joined the scheduler at {scheduler} yet: waiting (start one "
               f"with `dask worker {scheduler}`)", flush=True)
         client.wait_for_workers(1)
-    if "dashboard" in client.scheduler_info().get("services", {}):
+    if client.run_on_scheduler(_has_dashboard):
         print(f"Dask dashboard: {client.dashboard_link}", flush=True)
     return client
 
