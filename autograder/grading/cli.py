@@ -64,9 +64,10 @@ def main(argv: list[str] | None = None) -> int:
                          "(README, instructor section).") from None
     where = (f"on the Dask cluster at {args.scheduler}" if args.scheduler
              else f"with {cohort.workers} workers")
+    sandboxes = {record["sandbox"] for record in summary["records"]} if args.scheduler else {
+        "namespaces + audit hook" if cohort.namespaces else "audit hook only"}
     print(f"graded {summary['graded']} submissions ({summary['kept']} unchanged, kept) "
-          f"in {summary['seconds']} s {where}; sandbox: "
-          f"{'namespaces + audit hook' if cohort.namespaces else 'audit hook only'}")
+          f"in {summary['seconds']} s {where}; sandbox: {' / '.join(sorted(sandboxes))}")
     if "traffic" in summary:
         traffic = summary["traffic"]
         per = traffic["sent"] / max(1, traffic["submissions"])

@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import queue
 import shutil
@@ -240,8 +241,9 @@ def grade_submissions(intakes: list, scheduler: str, progress: bool) -> tuple[fl
             while waiting and len(running) < threads:
                 part, sub, digest, template = waiting.popleft()
                 job = runner._job(part, sub, hidden, out_dir=Path("."))
+                job["namespaces"] = not part.cohort.namespaces_off  # if the worker has them
                 submission = pack({"": sub.folder})
-                traffic["sent"] += len(submission)
+                traffic["sent"] += len(submission) + len(json.dumps(job))
                 traffic["submissions"] += 1
                 key = f"grade-{part.cohort.chapter}-{sub.student}-{digest[:16]}"
                 future = client.submit(grade_on_worker, job, submission, template, key=key,

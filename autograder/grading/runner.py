@@ -49,6 +49,8 @@ class Cohort:
 
     def __post_init__(self):
         self.limits = self.limits or Limits()
+        # asked for none (--no-namespaces); on a cluster, each worker otherwise uses its own
+        self.namespaces_off = self.namespaces is False
         if self.namespaces is None:
             self.namespaces = sandbox.namespaces_available()
 
