@@ -25,6 +25,7 @@ import os
 import queue
 import shutil
 import tempfile
+import threading
 import time
 import zipfile
 from collections import deque
@@ -108,6 +109,7 @@ class GradingPlugin(WorkerPlugin):
         for slot in slots:
             self.free.put((slot, Worker(self.base / "logs")))
         self.templates: dict[str, Path] = {}
+        self.templates_lock = threading.Lock()  # a worker's threads share them
 
     def teardown(self, worker) -> None:
         while not self.free.empty():
@@ -117,9 +119,10 @@ class GradingPlugin(WorkerPlugin):
 
     def template(self, name: str, data: bytes) -> Path:
         """The chapter's template, unpacked once per worker."""
-        if name not in self.templates:
-            self.templates[name] = unpack(data, self.staging / "templates" / name)
-        return self.templates[name]
+        with self.templates_lock:
+            if name not in self.templates:
+                self.templates[name] = unpack(data, self.staging / "templates" / name)
+            return self.templates[name]
 
     def grade(self, job: dict, submission: bytes, template: tuple[str, bytes]) -> dict:
         from .runner import Limits, run_job
