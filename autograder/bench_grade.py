@@ -72,39 +72,36 @@ def time_plain_nbgrader(chapter: str, submissions: Path, root: Path) -> tuple[fl
     return seconds, scores
 
 
-def time_ours(chapter: str, submissions: Path, root: Path, workers: int) -> tuple[float, dict]:
-    workspace = root / "ours"
+def time_ours(chapter: str, submissions: Path, root: Path, workers: int,
+              scheduler: str | None = None) -> tuple[float, dict, dict | None]:
+    """Our command (on the Dask cluster of ``scheduler`` when given): seconds, total scores,
+    and the bytes sent to the cluster's workers (``None`` without one)."""
+    from autograder.grading import records
+
+    workspace = root / ("cluster" if scheduler else "ours")
     template.build_template(REPO_ROOT / "solutions", chapter, workspace)
     cohort = runner.Cohort(chapter=chapter, workspace=workspace,
                            source_root=REPO_ROOT / "solutions", workers=workers, progress=False)
-    from autograder.grading import records
-
     records.environment()  # TensorFlow's import in the parent is not the per-submission cost
     started = time.perf_counter()
-    summary = runner.grade_cohort(cohort, submissions)
-    return time.perf_counter() - started, {r["student"]: r["score"] for r in summary["records"]}
+    summary = runner.grade_cohort(cohort, submissions, scheduler)
+    seconds = time.perf_counter() - started
+    return seconds, {r["student"]: r["score"] for r in summary["records"]}, summary.get("traffic")
 
 
 def time_cluster(chapter: str, submissions: Path, root: Path, workers: int) -> tuple[float, dict,
                                                                                    dict]:
-    """Our command on a Dask ``LocalCluster`` of ``workers`` one-thread worker processes (TCP on
-    loopback), as ``--scheduler`` would use a real cluster; also returns the bytes sent."""
+    """:func:`time_ours` on a Dask ``LocalCluster`` of ``workers`` one-thread worker processes
+    (TCP on loopback), as ``--scheduler`` uses a real cluster."""
     from distributed import Client, LocalCluster
 
     from autograder.grading import records
 
-    workspace = root / "cluster"
-    template.build_template(REPO_ROOT / "solutions", chapter, workspace)
-    cohort = runner.Cohort(chapter=chapter, workspace=workspace,
-                           source_root=REPO_ROOT / "solutions", progress=False)
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                       dashboard_address=None, host="127.0.0.1") as cluster:
         with Client(cluster) as client:  # TensorFlow's import in each worker, as in the parent
             client.run(records.environment)
-        started = time.perf_counter()
-        summary = runner.grade_cohort(cohort, submissions, scheduler=cluster.scheduler_address)
-        seconds = time.perf_counter() - started
-    return seconds, {r["student"]: r["score"] for r in summary["records"]}, summary["traffic"]
+        return time_ours(chapter, submissions, root, workers, cluster.scheduler_address)
 
 
 def _same_scores(name: str, expected: dict, got: dict) -> bool:
@@ -124,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         submissions = make_submissions(args.chapter, args.n, root)
         plain, plain_scores = time_plain_nbgrader(args.chapter, submissions, root)
-        ours, our_scores = time_ours(args.chapter, submissions, root, args.workers)
+        ours, our_scores, _ = time_ours(args.chapter, submissions, root, args.workers)
         dask, dask_scores, traffic = time_cluster(args.chapter, submissions, root, args.workers)
     finally:
         shutil.rmtree(root, ignore_errors=True)
