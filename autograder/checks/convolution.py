@@ -21,6 +21,9 @@ import numpy as np
 from autograder import core
 from autograder.reference import convolution as ref
 
+# graded test cells run these checks in the grading worker, out of the student's reach
+CHECKS_RUN_IN = "worker"
+
 FLOAT = np.float32
 
 

@@ -197,7 +197,7 @@ def _discard_c_level_output() -> None:
 
 def run_kernel(settings: dict, connection_file: str) -> None:
     """Sandbox this process (audit hook, guard, output cap) and run an IPython kernel."""
-    from autograder.grading import guard
+    from autograder.grading import agent, guard
 
     _limit_resources(settings)
     if not os.environ.get("AUTOGRADER_KERNEL_DEBUG"):
@@ -210,6 +210,7 @@ def run_kernel(settings: dict, connection_file: str) -> None:
     app.initialize(["-f", connection_file, "--IPKernelApp.capture_fd_output=False"])
     guard.cap_output(app.shell, int(settings.get("output_cap", 200_000)))
     guard.install_guard(settings)
+    agent.install()
     app.start()
 
 

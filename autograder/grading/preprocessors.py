@@ -3,12 +3,14 @@
 ``InjectGuards`` -> ``GuardedExecute`` -> ``CollectGuards`` replace ``Execute`` in
 ``Autograde.autograde_preprocessors``; nbgrader's other preprocessors are kept.
 
-* ``InjectGuards`` puts a guard cell before and after every graded test cell.
+* ``InjectGuards`` puts a guard cell before and after every graded test cell (when the
+  checks run in the kernel; see :mod:`autograder.grading.checker` for checks in the worker).
 * ``GuardedExecute`` runs the kernel in the scratch ``kernel/`` folder (not in
   the course folder that holds the source and the gradebook), stops at the
   submission's deadline, and survives a dead kernel: the test cells that never
   ran get an error output (nbgrader would otherwise give an empty test cell
-  full marks).
+  full marks). With ``checks_in_worker``, a graded test cell's code runs in the worker,
+  calling the student's functions in the kernel (:mod:`autograder.grading.checker`).
 * ``CollectGuards`` reads and removes the guard cells; a test cell whose guard
   saw tampering (or no valid signature) gets an ``IntegrityError`` output, so
   nbgrader scores it 0.
@@ -23,8 +25,9 @@ import time
 import nbformat
 from nbclient.exceptions import DeadKernelError
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
-from traitlets import Float, Unicode
+from traitlets import Bool, Float, Unicode
 
+from . import checker
 from .guard import GUARD_MIME, GUARD_MODULE, sign
 
 # Shared with the worker (one submission per worker process).
@@ -71,6 +74,17 @@ class InjectGuards(NbGraderPreprocessor):
 class GuardedExecute(Execute):
     kernel_cwd = Unicode("").tag(config=True)
     deadline = Float(0.0).tag(config=True)  # time.time() after which no cell starts
+
+    checks_in_worker = Bool(False).tag(config=True)  # graded test cells: see checker.py
+    agent_dir = Unicode("").tag(config=True)  # where the checks' socket is (the kernel sees it)
+
+    def preprocess_cell(self, cell, resources, index):
+        if not (self.checks_in_worker and is_test_cell(cell)):
+            return super().preprocess_cell(cell, resources, index)
+        self._check_assign_resources(resources)
+        cell = checker.grade_test_cell(self, cell, index, self.agent_dir)
+        STATE["events"] = checker.LAST_EVENTS or STATE["events"]
+        return cell, self.resources
 
     def _cell_timeout(self, cell):
         remaining = self.deadline - time.time() if self.deadline else float("inf")

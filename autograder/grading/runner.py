@@ -7,6 +7,7 @@ chapter's source) changed, and never deletes a record.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import os
@@ -46,9 +47,13 @@ class Cohort:
     limits: Limits = None
     namespaces: bool | None = None
     progress: bool = True
+    checks: str | None = None  # "worker" or "kernel"; by default the chapter's (checks_location)
 
     def __post_init__(self):
         self.limits = self.limits or Limits()
+        self.checks = self.checks or checks_location(self.chapter)
+        if self.checks not in ("worker", "kernel"):
+            raise ValueError(f"checks must run in the 'worker' or the 'kernel', not {self.checks!r}")
         # asked for none (--no-namespaces); on a cluster, each worker otherwise uses its own
         self.namespaces_off = self.namespaces is False
         if self.namespaces is None:
@@ -57,6 +62,21 @@ class Cohort:
     @property
     def grades_dir(self) -> Path:
         return self.workspace / "grades" / self.chapter
+
+
+def checks_location(chapter: str) -> str:
+    """Where a chapter's graded test cells run their checks: ``"worker"`` (trusted, out of
+    the student's reach: :mod:`autograder.grading.checker`) when its checks module says
+    ``CHECKS_RUN_IN = "worker"`` or it has none (test cells that check with numpy alone),
+    else ``"kernel"`` (next to student code, watched by the integrity guard)."""
+    path = Path(__file__).resolve().parents[1] / "checks" / f"{chapter}.py"
+    if not path.is_file():
+        return "worker"
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Assign) and any(
+                getattr(target, "id", None) == "CHECKS_RUN_IN" for target in node.targets):
+            return str(ast.literal_eval(node.value))
+    return "kernel"
 
 
 def content_digest(origin: Path, source_digest: str) -> str:
@@ -197,7 +217,8 @@ def _job(part: _Intake, sub: intake.Submission, hidden: list[str], out_dir: Path
         "memory_mb": cohort.limits.memory_mb, "output_cap": cohort.limits.output_cap,
         "hidden_roots": hidden, "namespaces": cohort.namespaces,
         "preload": _preload(cohort.chapter),
-        "kernel_imports": [f"autograder.checks.{cohort.chapter}"],
+        "checks": cohort.checks,
+        "kernel_imports": [f"autograder.checks.{cohort.chapter}"] if cohort.checks == "kernel" else [],
     }
 
 

@@ -23,7 +23,7 @@ import threading
 import time
 from pathlib import Path
 
-from . import feedback, sandbox
+from . import checker, feedback, sandbox
 from .gradebook import COURSE_ID
 from .launcher import ACTIVE, LauncherError, kill_processes, memory_of
 from .preprocessors import STATE, is_test_cell
@@ -80,9 +80,24 @@ def _config(job: dict, slot: sandbox.Slot):
     c.GuardedExecute.deadline = time.time() + float(job["submission_timeout"])
     c.GuardedExecute.startup_timeout = 120
     c.CollectGuards.guard_key = ACTIVE.guard_key
+    in_worker = checks_in_worker(job)
+    c.GuardedExecute.checks_in_worker = in_worker
+    c.GuardedExecute.agent_dir = str(slot.runtime)
+    c.InjectGuards.enabled = c.CollectGuards.enabled = not in_worker
     c.KernelManager.transport = "ipc"
     c.KernelManager.ip = str(slot.runtime / "kernel")
     return c
+
+
+def checks_in_worker(job: dict) -> bool:
+    """Whether the job's test cells run their checks here (trusted) rather than in the kernel."""
+    return job.get("checks") == "worker"
+
+
+def _grader_roots() -> list[str]:
+    """The checks and the references: hidden from kernels whose checks run in the worker."""
+    package = Path(__file__).resolve().parents[1]
+    return [str(package / "checks"), str(package / "reference")]
 
 
 def _run_nbgrader(converter_class, config, log_path: Path) -> str | None:
@@ -206,7 +221,8 @@ def _stage(job: dict, slot: sandbox.Slot) -> None:
 def _start_launcher(job: dict, slot: sandbox.Slot) -> float:
     """Make sure the slot's launcher runs; return the seconds its start took (not the student's)."""
     os.environ.update(sandbox.write_kernelspec(slot))
-    settings = sandbox.launcher_settings(slot, job["hidden_roots"], job["preload"],
+    hidden = [*job["hidden_roots"], *(_grader_roots() if checks_in_worker(job) else [])]
+    settings = sandbox.launcher_settings(slot, hidden, job["preload"],
                                          int(job["output_cap"]), bool(job["namespaces"]))
     seconds = ACTIVE.ensure(slot, settings)
     ACTIVE.guard_key = secrets.token_hex(32)  # a new key for every submission
@@ -229,7 +245,8 @@ def grade(job: dict) -> dict:
         except LauncherError as error:
             return {"fatal": f"grader error: {error}"[:800], "fatal_kind": "grader"}
         config = _config(job, slot)
-        STATE["static"] = _static_scan(job, slot)
+        # the static scan guards checks in the kernel; checks in the worker are out of reach
+        STATE["static"] = {} if checks_in_worker(job) else _static_scan(job, slot)
         threading.Thread(target=_watch_memory, args=(int(job["memory_mb"]) << 20, stop),
                          daemon=True).start()
         log_path = slot.private / "nbgrader.log"
@@ -262,6 +279,7 @@ def grade(job: dict) -> dict:
 def run_job(job_path: Path) -> None:
     """Grade one job; write ``result.json`` next to it atomically (the runner waits for it)."""
     job = json.loads(job_path.read_text())
+    checker.LAST_EVENTS.clear()
     STATE.update({"stop_reason": None, "stop_kind": None, "guards": {}, "events": [],
                   "static": {}})
     started = time.time()

@@ -1,0 +1,117 @@
+"""The kernel's side of a graded test cell when the checks run in the grading worker.
+
+For each graded test cell the worker runs one line in the kernel,
+``__import__("_autograder_agent").serve(PATH, TOKEN)``, and the checks, in the worker, ask
+this agent over a Unix socket to look up the names the cell uses, call the student's
+functions and measure those calls (:mod:`autograder.measure`). Arguments and results cross as
+plain data (:mod:`autograder.grading.wire`); an object that is not plain data (a Keras model)
+stays here and the worker gets its number. The agent sends no code and receives none, and
+nothing it answers is trusted: student code can replace it, which only loses the answers the
+checks need. Whatever the student's code prints while it is called is discarded.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import io
+import socket
+import sys
+import types
+
+from autograder import measure
+
+from . import guard, wire
+
+AGENT_MODULE = "_autograder_agent"
+
+
+class _Session:
+    def __init__(self, namespace: dict):
+        self.namespace = namespace
+        self.objects: list = []
+
+    def refer(self, value) -> int:
+        self.objects.append(value)
+        return len(self.objects) - 1
+
+    def reference(self, number: int):
+        if not 0 <= number < len(self.objects):
+            raise wire.WireError("no such object")
+        return self.objects[number]
+
+    def answer(self, request: dict, blobs: list[bytes]) -> tuple[dict, list[bytes]]:
+        op = request.get("op")
+        if op == "resolve":
+            return self._resolve(str(request.get("name")))
+        args = wire.decode(request.get("args", {"list": []}), blobs, _tensor, self.reference)
+        kwargs = wire.decode(request.get("kwargs", {"dict": []}), blobs, _tensor, self.reference)
+        target = self.reference(int(request.get("ref", -1)))
+        if op == "getattr":
+            return self._value(lambda: getattr(target, str(request.get("name"))))
+        if op == "call":
+            how = request.get("measure")
+            if how == "libraries":
+                packages = tuple(request.get("packages", measure.FORBIDDEN_PACKAGES))
+                return self._value(lambda: measure.call_watching_libraries(target, args, kwargs,
+                                                                          packages))
+            if how == "lines":
+                return self._value(lambda: measure.call_counting_lines(target, args, kwargs))
+            return self._value(lambda: target(*args, **kwargs))
+        raise wire.WireError(f"unknown request {op!r}")
+
+    def _resolve(self, name: str) -> tuple[dict, list[bytes]]:
+        if name not in self.namespace:
+            return {"missing": True}, []
+        value = self.namespace[name]
+        if isinstance(value, types.ModuleType):
+            return {"module": getattr(value, "__name__", "")}, []
+        return self._value(lambda: value)
+
+    def _value(self, compute) -> tuple[dict, list[bytes]]:
+        blobs: list[bytes] = []
+        try:
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                value = compute()
+        except Exception as error:  # noqa: BLE001 - the checks judge what student code raised
+            kind = type(error)
+            return {"error": {"type": kind.__name__, "message": str(error)[:2000],
+                              "builtin": getattr(builtins, kind.__name__, None) is kind}}, []
+        return {"value": wire.encode(value, blobs, self.refer),
+                "type": f"{type(value).__module__}.{type(value).__qualname__}"}, blobs
+
+
+def _tensor(array):
+    import tensorflow as tf
+
+    return tf.constant(array)
+
+
+def serve(path: str, token: str) -> None:
+    """Answer the worker's requests for one test cell, until it says ``done``."""
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    session = _Session(shell.user_ns if shell is not None else sys.modules["__main__"].__dict__)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.connect(path)
+        wire.send(sock, {"hello": token, "events": list(guard._EVENTS)}, [])
+        while True:
+            request, blobs = wire.receive(sock)
+            if request.get("op") == "done":
+                return
+            try:
+                header, out = session.answer(request, blobs)
+            except wire.Unsendable as error:
+                header, out = {"error": {"type": "TypeError", "message": str(error),
+                                         "builtin": True}}, []
+            except wire.WireError as error:
+                header, out = {"error": {"type": "WireError", "message": str(error)}}, []
+            wire.send(sock, header, out)
+
+
+def install() -> None:
+    """Make :func:`serve` importable as ``_autograder_agent`` (before any student code)."""
+    module = types.ModuleType(AGENT_MODULE)
+    module.serve = serve
+    sys.modules[AGENT_MODULE] = module

@@ -1,0 +1,338 @@
+"""Run a graded test cell's checks in the grading worker, calling student code in the kernel.
+
+The worker is the trusted side: it holds the checks, the references and the scores. For each
+graded test cell it runs one line in the kernel that starts the kernel's agent
+(:mod:`autograder.grading.agent`), which connects back over a Unix socket; the cell's code runs
+here. The names the cell reads and does not define are looked up in the kernel: a module there
+(``np``) is imported here by its name when it is an installed library, a plain value (a number,
+an array) is copied, and anything else (the student's functions) becomes a
+:class:`RemoteObject`, whose calls run in the kernel with plain data both ways
+(:mod:`autograder.grading.wire`). The cell's outputs (what the checks print, the points, or the
+failure) are made here: code in the kernel cannot change them.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import contextlib
+import copy
+import importlib
+import io
+import os
+import secrets
+import socket
+import sys
+import threading
+import time
+
+import nbformat
+
+from . import wire
+
+# modules a test cell may take from the kernel's namespace (imported here, by name)
+LIBRARIES = ("numpy", "tensorflow", "keras", "cnnvision", "autograder", "math", "scipy",
+             "skimage", "matplotlib", "PIL", "functools", "itertools", "collections", "time")
+LAST_EVENTS: list[str] = []  # the kernel's refused operations, as its agent last reported them
+MAX_SOCKET_PATH = 100  # AF_UNIX paths: 108 bytes on Linux, 104 on macOS
+
+
+class StudentError(Exception):
+    """An exception of student code in the kernel whose class is not a builtin one."""
+
+
+class KernelGone(ConnectionError):
+    """The kernel stopped answering (interrupted at the time limit, dead, or its agent replaced)."""
+
+
+class AgentMissing(RuntimeError):
+    """The test cell ended in the kernel without the agent asking for the checks."""
+
+
+class KernelLink:
+    """One agent session: one request at a time over the accepted connection."""
+
+    def __init__(self, connection: socket.socket):
+        self.connection = connection
+        self.lock = threading.Lock()
+
+    def exchange(self, header: dict, blobs: list[bytes] | None = None) -> tuple[dict, list[bytes]]:
+        with self.lock:
+            try:
+                wire.send(self.connection, header, blobs or [])
+                return wire.receive(self.connection)
+            except (OSError, wire.WireError) as error:
+                raise KernelGone(f"the kernel stopped answering the grader ({error})") from None
+
+    def value(self, answer: dict, blobs: list[bytes], name: str):
+        if "error" in answer:
+            raise student_exception(answer["error"])
+        if "value" not in answer:
+            raise KernelGone("the kernel answered out of the grader's protocol")
+        try:
+            return wire.decode(answer["value"], blobs, _tensor,
+                               lambda number: RemoteObject(self, number, name))
+        except wire.WireError as error:
+            raise KernelGone(f"the kernel answered out of the grader's protocol ({error})") from None
+
+    def resolve(self, name: str):
+        """What a test cell sees for ``name``; ``KeyError`` when the kernel does not define it."""
+        answer, blobs = self.exchange({"op": "resolve", "name": name})
+        if answer.get("missing"):
+            raise KeyError(name)
+        if "module" in answer:
+            return _library(str(answer["module"]), name)
+        return self.value(answer, blobs, name)
+
+
+def _library(module: str, name: str):
+    if module.split(".")[0] not in LIBRARIES:
+        raise KeyError(name)  # a student's own module: never imported by the grader
+    return importlib.import_module(module)
+
+
+def _tensor(array):
+    import tensorflow as tf
+
+    return tf.constant(array)
+
+
+def student_exception(error: dict) -> Exception:
+    """The exception the checks see for one raised by student code (builtin classes kept, so
+    ``except ValueError`` and ``NotImplementedError`` work as they do in the kernel)."""
+    kind = str(error.get("type", "Exception"))
+    message = str(error.get("message", ""))
+    cls = getattr(builtins, kind, None) if error.get("builtin") else None
+    if isinstance(cls, type) and issubclass(cls, Exception) and not issubclass(cls, AssertionError):
+        with contextlib.suppress(Exception):
+            return cls(message)
+    return StudentError(f"{kind}: {message}")
+
+
+def _refer(value) -> int:
+    if isinstance(value, RemoteObject):
+        return value.__dict__["_number"]
+    raise wire.Unsendable(f"the grader cannot send a {type(value).__name__} to the kernel")
+
+
+class RemoteObject:
+    """A student object that stays in the kernel; calling it calls it there."""
+
+    def __init__(self, link: KernelLink, number: int, name: str = ""):
+        self.__dict__.update(_link=link, _number=number, _name=name)
+
+    @property
+    def __name__(self) -> str:
+        return self.__dict__["_name"] or "the function"
+
+    def __remote_call__(self, args, kwargs, measure=None, options=None):
+        """Call in the kernel; with ``measure`` (see :func:`autograder.core.measured_call`)
+        return ``(result, measurement)``."""
+        blobs: list[bytes] = []
+        header = {"op": "call", "ref": self.__dict__["_number"], "measure": measure,
+                  "args": wire.encode(list(args), blobs, _refer),
+                  "kwargs": wire.encode(dict(kwargs), blobs, _refer)}
+        if options and "packages" in options:
+            header["packages"] = list(options["packages"])
+        link = self.__dict__["_link"]
+        answer, out = link.exchange(header, blobs)
+        return link.value(answer, out, self.__name__)
+
+    def __call__(self, *args, **kwargs):
+        return self.__remote_call__(args, kwargs)
+
+    def __getattr__(self, attribute: str):
+        if attribute.startswith("__"):
+            raise AttributeError(attribute)
+        link = self.__dict__["_link"]
+        answer, out = link.exchange({"op": "getattr", "ref": self.__dict__["_number"],
+                                     "name": attribute})
+        if "error" in answer:
+            raise AttributeError(str(answer["error"].get("message", attribute)))
+        return link.value(answer, out, f"{self.__name__}.{attribute}")
+
+    def __repr__(self) -> str:
+        return f"<{self.__name__} in the student's kernel>"
+
+
+# ------------------------------------------------------------------- the cell's code
+def free_names(tree: ast.AST) -> list[str]:
+    """Names the code reads and never binds (nor a builtin): the kernel's, for a test cell."""
+    bound, loaded = set(), []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            (loaded.append if isinstance(node.ctx, ast.Load) else bound.add)(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, ast.alias):
+            bound.add((node.asname or node.name).split(".")[0])
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            bound.add(node.name)
+    return [name for name in dict.fromkeys(loaded)
+            if name not in bound and not hasattr(builtins, name)]
+
+
+class _ThreadOutput(io.TextIOBase):
+    """``sys.stdout``/``sys.stderr`` of the worker: a checks thread's writes go to its buffer."""
+
+    def __init__(self, inner):
+        self.inner, self.buffers = inner, {}
+
+    def write(self, text):
+        buffer = self.buffers.get(threading.get_ident())
+        return (buffer if buffer is not None else self.inner).write(text)
+
+    def flush(self):
+        self.inner.flush()
+
+
+def _capture() -> tuple[_ThreadOutput, _ThreadOutput]:
+    if not isinstance(sys.stdout, _ThreadOutput):
+        sys.stdout = _ThreadOutput(sys.stdout)
+    if not isinstance(sys.stderr, _ThreadOutput):
+        sys.stderr = _ThreadOutput(sys.stderr)
+    return sys.stdout, sys.stderr
+
+
+def _error(ename: str, evalue: str) -> nbformat.NotebookNode:
+    return nbformat.v4.new_output("error", ename=ename, evalue=evalue,
+                                  traceback=[f"{ename}: {evalue}"])
+
+
+def run_cell_code(source: str, link: KernelLink, execution_count: int | None) -> list:
+    """Run a test cell's code here with the kernel's names; its outputs, as IPython's would be
+    (the printed report, the points as the result, or the error). Warnings and stderr of the
+    grader's own code are not the student's and are dropped."""
+    out, err = _capture()
+    printed = io.StringIO()
+    ident = threading.get_ident()
+    out.buffers[ident], err.buffers[ident] = printed, io.StringIO()
+    outputs = []
+    try:
+        tree = ast.parse(source)
+        namespace = {"__name__": "__main__", "__builtins__": builtins}
+        for name in free_names(tree):
+            with contextlib.suppress(KeyError):
+                namespace[name] = link.resolve(name)
+        last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+        exec(compile(tree, "<test cell>", "exec"), namespace)  # noqa: S102 - the grader's code
+        value = None
+        if last is not None:
+            value = eval(compile(ast.Expression(last.value), "<test cell>", "eval"), namespace)  # noqa: S307
+    except BaseException as error:  # noqa: BLE001 - a failed check is an error output, as in IPython
+        value = None
+        outputs_error = _error(type(error).__name__, str(error))
+    else:
+        outputs_error = None
+    finally:
+        del out.buffers[ident], err.buffers[ident]
+    if printed.getvalue():
+        outputs.append(nbformat.v4.new_output("stream", name="stdout", text=printed.getvalue()))
+    if outputs_error is not None:
+        outputs.append(outputs_error)
+    elif value is not None:
+        outputs.append(nbformat.v4.new_output("execute_result", data={"text/plain": repr(value)},
+                                              execution_count=execution_count))
+    return outputs
+
+
+# ------------------------------------------------------------------- one test cell
+def _accept(listener: socket.socket, token: str, finished: threading.Event) -> socket.socket:
+    """The agent's connection (its first message carries the cell's token)."""
+    listener.settimeout(0.2)
+    while not finished.is_set():
+        try:
+            connection, _ = listener.accept()
+        except TimeoutError:
+            continue
+        connection.settimeout(None)
+        try:
+            hello, _blobs = wire.receive(connection, limit=1 << 20)
+        except (OSError, wire.WireError):
+            connection.close()
+            continue
+        if hello.get("hello") == token:
+            events = hello.get("events")
+            if isinstance(events, list):
+                LAST_EVENTS[:] = [str(event)[:300] for event in events[:200]]
+            return connection
+        connection.close()
+    raise AgentMissing()
+
+
+def _checks_thread(listener, token, source, finished, report: dict) -> None:
+    try:
+        connection = _accept(listener, token, finished)
+    except (AgentMissing, OSError):
+        report["missing"] = True
+        return
+    report["connection"] = connection
+    try:
+        link = KernelLink(connection)
+        report["outputs"] = run_cell_code(source, link, None)
+        with contextlib.suppress(OSError):
+            wire.send(connection, {"op": "done"}, [])
+    finally:
+        report["done"] = True
+
+
+def agent_source(path: str, token: str) -> str:
+    return f"__import__('_autograder_agent').serve({path!r}, {token!r})"
+
+
+def grade_test_cell(executor, cell, index: int, socket_dir: str):
+    """Run ``cell`` (a graded test cell) with its checks here and the student's code in the
+    kernel; ``executor`` is the notebook's nbclient executor. Returns the cell with the
+    outputs of the checks."""
+    token = secrets.token_hex(16)
+    path = os.path.join(socket_dir, f"g{token[:10]}.sock")
+    if len(path) > MAX_SOCKET_PATH:
+        raise OSError(f"the grader's socket path is too long ({len(path)} characters): {path}")
+    finished, report = threading.Event(), {}
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(1)
+    thread = threading.Thread(target=_checks_thread, daemon=True,
+                              args=(listener, token, cell.source, finished, report))
+    thread.start()
+    runner = copy.deepcopy(cell)
+    runner.source = agent_source(path, token)
+    try:
+        runner = executor.execute_cell(runner, index, store_history=True)
+    finally:
+        executor.nb["cells"][index] = cell  # nbclient put the runner there
+        finished.set()
+        _close(report, listener, path, thread)
+    cell.execution_count = runner.get("execution_count")
+    cell.outputs = _outputs(report, runner)
+    for output in cell.outputs:
+        if output.get("output_type") == "execute_result":
+            output["execution_count"] = cell.execution_count
+    return cell
+
+
+def _close(report: dict, listener: socket.socket, path: str, thread: threading.Thread) -> None:
+    deadline = time.time() + 5
+    while not report.get("done") and not report.get("missing") and time.time() < deadline:
+        if "connection" not in report:
+            break
+        time.sleep(0.01)
+    with contextlib.suppress(OSError):
+        report.get("connection") and report["connection"].close()
+    listener.close()
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+    thread.join(timeout=30)
+
+
+def _outputs(report: dict, runner) -> list:
+    kernel_errors = [o for o in runner.get("outputs", []) if o.get("output_type") == "error"]
+    if kernel_errors:  # interrupted at the time limit, or the kernel died: as before, 0
+        return kernel_errors[:1]
+    if report.get("missing") or "outputs" not in report:
+        return [_error("IntegrityError", "the kernel did not run the grader's agent for this test "
+                       "cell (the agent or IPython's input handling was changed). No points for "
+                       "this exercise; the instructor is notified.")]
+    return report["outputs"]

@@ -1,0 +1,177 @@
+"""Plain data between the grading worker and a kernel: no pickle, no code, bounded sizes.
+
+A message is one JSON header and numpy arrays saved with ``allow_pickle=False``::
+
+    8-byte length | header JSON | for each array: 8-byte length | .npy bytes
+
+Values are tagged in the header: JSON's own ``None``, booleans, numbers and strings, and
+``{"list": [...]}``, ``{"tuple": [...]}``, ``{"dict": [[key, value], ...]}``, ``{"array": i}``
+(a numpy array), ``{"scalar": i}`` (a numpy scalar), ``{"tensor": i}`` (a TensorFlow tensor,
+sent as its values), ``{"bytes": s}`` and ``{"ref": id}`` (an object that stays on the side that
+made it: the other side holds only its number). Anything else cannot be sent
+(:class:`Unsendable`); the kernel then keeps it and sends a reference. Decoding never runs
+code: it builds containers, numbers, strings and arrays, and asks the caller what a tensor or a
+reference becomes.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import struct
+
+import numpy as np
+
+MAX_MESSAGE_BYTES = 512 << 20  # more is a broken or hostile peer
+MAX_DEPTH = 32
+_LENGTH = struct.Struct("!Q")
+
+
+class Unsendable(TypeError):
+    """A value that is not plain data."""
+
+
+class WireError(ConnectionError):
+    """The peer closed the connection or sent something that is not a message."""
+
+
+def _tensor_values(value):
+    """The values of a TensorFlow tensor (eager), or ``None`` for anything else."""
+    kind = type(value)
+    if kind.__module__.startswith("tensorflow") and hasattr(value, "numpy") and hasattr(value, "dtype"):
+        try:
+            return np.asarray(value.numpy())
+        except Exception:  # noqa: BLE001 - a symbolic tensor has no values
+            return None
+    return None
+
+
+def encode(value, blobs: list[bytes], refer=None, depth: int = 0):
+    """The header form of ``value``; arrays are appended to ``blobs``. ``refer(obj)`` returns
+    a reference number for a value that is not plain data (or raises :class:`Unsendable`)."""
+    if depth > MAX_DEPTH:
+        raise Unsendable("nested more than 32 levels deep")
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int) and type(value) is not bool:
+        return value if type(value) is int else int(value)
+    if isinstance(value, float):
+        return {"float": repr(float(value))} if not math.isfinite(value) else float(value)
+    if isinstance(value, (list, tuple)):
+        tag = "tuple" if isinstance(value, tuple) else "list"
+        return {tag: [encode(item, blobs, refer, depth + 1) for item in value]}
+    if isinstance(value, dict):
+        return {"dict": [[encode(k, blobs, refer, depth + 1), encode(v, blobs, refer, depth + 1)]
+                         for k, v in value.items()]}
+    if isinstance(value, bytes):
+        return {"bytes": value.hex()}
+    if isinstance(value, (np.ndarray, np.generic)):
+        array = np.asarray(value)
+        tag = "array" if isinstance(value, np.ndarray) else "scalar"
+        return {tag: _add_array(array, blobs, refer, value)}
+    values = _tensor_values(value)
+    if values is not None:
+        return {"tensor": _add_array(values, blobs, refer, value)}
+    if refer is None:
+        raise Unsendable(f"a {type(value).__name__} is not plain data")
+    return {"ref": refer(value)}
+
+
+def _add_array(array: np.ndarray, blobs: list[bytes], refer, original):
+    buffer = io.BytesIO()
+    try:
+        np.save(buffer, array, allow_pickle=False)
+    except ValueError:  # an array of Python objects
+        if refer is None:
+            raise Unsendable("an array of Python objects is not plain data") from None
+        return {"ref": refer(original)}
+    blobs.append(buffer.getvalue())
+    return len(blobs) - 1
+
+
+def decode(form, blobs: list[bytes], tensor=None, reference=None, depth: int = 0):
+    """The value of a header form (see :func:`encode`). ``tensor(array)`` builds a tensor
+    (default: the array itself); ``reference(number)`` what a reference stands for."""
+    if depth > MAX_DEPTH:
+        raise WireError("a message nested too deep")
+    if form is None or isinstance(form, (bool, int, float, str)):
+        return form
+    if isinstance(form, dict) and len(form) == 1:
+        (tag, body), = form.items()
+        again = lambda item: decode(item, blobs, tensor, reference, depth + 1)  # noqa: E731
+        if tag == "list":
+            return [again(item) for item in body]
+        if tag == "tuple":
+            return tuple(again(item) for item in body)
+        if tag == "dict":
+            return {_hashable(again(k)): again(v) for k, v in body}
+        if tag == "float":
+            return float(body)
+        if tag == "bytes":
+            return bytes.fromhex(body)
+        if tag in ("array", "scalar", "tensor") and isinstance(body, int):
+            array = _load(blobs, body)
+            if tag == "scalar":
+                return array[()]
+            return tensor(array) if tag == "tensor" and tensor else array
+        if tag == "array" and isinstance(body, dict) and "ref" in body:  # an object array kept
+            return again(body)
+        if tag == "ref" and reference is not None:
+            return reference(int(body))
+    raise WireError(f"not a value of the grader's protocol: {str(form)[:80]}")
+
+
+def _hashable(key):
+    try:
+        hash(key)
+    except TypeError:
+        raise WireError("a dictionary key that cannot be a key") from None
+    return key
+
+
+def _load(blobs: list[bytes], index: int) -> np.ndarray:
+    if not 0 <= index < len(blobs):
+        raise WireError("a message refers to an array it does not carry")
+    return np.load(io.BytesIO(blobs[index]), allow_pickle=False)
+
+
+def send(sock, header: dict, blobs: list[bytes]) -> None:
+    """Send one message (``header`` must be JSON)."""
+    text = json.dumps({**header, "blobs": len(blobs)}).encode()
+    parts = [_LENGTH.pack(len(text)), text]
+    for blob in blobs:
+        parts += [_LENGTH.pack(len(blob)), blob]
+    sock.sendall(b"".join(parts))
+
+
+def _read_exactly(sock, count: int) -> bytes:
+    chunks, left = [], count
+    while left:
+        chunk = sock.recv(min(left, 1 << 20))
+        if not chunk:
+            raise WireError("the connection closed")
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def receive(sock, limit: int = MAX_MESSAGE_BYTES) -> tuple[dict, list[bytes]]:
+    """One message: ``(header, blobs)``; at most ``limit`` bytes in all."""
+    budget = limit
+
+    def sized() -> bytes:
+        nonlocal budget
+        (length,) = _LENGTH.unpack(_read_exactly(sock, _LENGTH.size))
+        budget -= length
+        if budget < 0:
+            raise WireError(f"a message larger than {limit >> 20} MB")
+        return _read_exactly(sock, length)
+
+    try:
+        header = json.loads(sized())
+    except ValueError as error:
+        raise WireError(f"a message header that is not JSON: {error}") from None
+    if not isinstance(header, dict) or not isinstance(header.get("blobs"), int):
+        raise WireError("a message without its array count")
+    return header, [sized() for _ in range(max(0, header["blobs"]))]
