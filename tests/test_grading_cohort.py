@@ -64,11 +64,10 @@ def _source_of(release, grade_id) -> str:
     return next(c.source for c in release.cells if _grade_id(c) == grade_id)
 
 
-def cohort_cases(release) -> dict:
+def cohort_cases(release, checks: str = "worker") -> dict:
     """student -> (files, expected score, expected reason substrings, integrity flagged)."""
     nb = "fixture.ipynb"
-    tamper = {"setup": ["np.testing.assert_allclose = lambda *a, **k: None"]}
-    return {
+    cases = {
         "correct": ({nb: build(release, CORRECT)}, 3.0, [], False),
         "partial": ({nb: build(release, {**CORRECT, "scale": SCALE.replace("* k", "* abs(k)")})},
                     1 + 2 * 0.666, [], False),
@@ -133,21 +132,76 @@ def cohort_cases(release) -> dict:
         "leaves_a_process": ({nb: build(release, CORRECT, extra_after={"setup": [
             "import subprocess\ntry:\n    subprocess.Popen(['sleep', '" + LEFTOVER_SLEEP
             + "'], start_new_session=True)\nexcept OSError:\n    pass"]})}, 3.0, [], False),
+    }
+    cases.update(tamper_cases(release, checks))
+    return cases
+
+
+GET_AGENT = "import socket, sys\nfrom autograder.grading import wire\n"
+FORGED_AGENT = GET_AGENT + (
+    "def serve(path, token):\n    with socket.socket(socket.AF_UNIX) as s:\n"
+    "        s.connect(path)\n        wire.send(s, {'hello': token}, [])\n"
+    "        while wire.receive(s)[0].get('op') != 'done':\n"
+    "            wire.send(s, {'value': {'ref': 0}}, [])\n"
+    "sys.modules['_autograder_agent'].serve = serve")
+GARBAGE_AGENT = GET_AGENT + (
+    "def serve(path, token):\n    with socket.socket(socket.AF_UNIX) as s:\n"
+    "        s.connect(path)\n        wire.send(s, {'hello': token}, [])\n"
+    "        wire.receive(s)\n        s.sendall((1 << 60).to_bytes(8, 'big'))\n"
+    "sys.modules['_autograder_agent'].serve = serve")
+NEVER_FAIL = ("get_ipython().input_transformers_post.append(\n"
+              "    lambda lines: ['3.0\\n'] if any('autograder' in line for line in lines) else lines)")
+REPLACE_CODE = ("import autograder.core as core\n"
+                "core.call_student.__code__ = (lambda function, *args, **kwargs: None).__code__\n"
+                "core.assert_close.__code__ = (lambda *args, **kwargs: None).__code__\n"
+                "core.score_groups.__code__ = (lambda e, g, c, points=1.0: points).__code__")
+
+
+def tamper_cases(release, checks: str) -> dict:
+    """Code that goes after the grader's machinery. With the checks in the kernel (chapters not
+    yet moved), the integrity guard catches what it can; with the checks in the worker
+    (issue 16, case 7), nothing in the kernel reaches them: tampering gains nothing and costs
+    the student nothing, and a replaced agent only loses its own answers."""
+    nb = "fixture.ipynb"
+    tamper = {"setup": ["np.testing.assert_allclose = lambda *a, **k: None"]}
+    kernel = checks == "kernel"
+    if kernel:
+        return {
+            "tamper_numpy": ({nb: build(release, WRONG, extra_after=tamper)}, 0.0,
+                             ["IntegrityError"], True),
+            "tamper_late": ({nb: build(release, CORRECT, extra_after={"test_add_arrays": [
+                "np.testing.assert_allclose = lambda *a, **k: None"]})}, 1.0, ["IntegrityError"], True),
+            "imports_reference": ({nb: build(release, CORRECT, extra_after={"setup": [
+                "try:\n    from autograder.reference import pooling as ref\nexcept Exception:\n"
+                "    ref = None"]})}, 0.0, ["reference implementations"], True),
+        }
+    return {
         "tamper_numpy": ({nb: build(release, WRONG, extra_after=tamper)}, 0.0,
-                         ["IntegrityError"], True),
+                         ["test_add_arrays: CheckFailure"], False),
         "tamper_core": ({nb: build(release, WRONG, extra_after={"setup": [
             "import autograder.core as core\ncore.assert_close = lambda *a, **k: None"]})},
-                        0.0, ["IntegrityError"], True),
+                        0.0, ["test_scale: CheckFailure"], False),
         "tamper_builtins": ({nb: build(release, CORRECT, extra_after={"setup": [
-            "import builtins\nbuiltins.round = lambda *a: 0"]})}, 0.0, ["IntegrityError"], True),
+            "import builtins\nbuiltins.round = lambda *a: 0"]})}, 3.0, [], False),
+        # the checks and the references are out of the kernel's sight: the attempt is recorded
         "imports_reference": ({nb: build(release, CORRECT, extra_after={"setup": [
             "try:\n    from autograder.reference import pooling as ref\nexcept Exception:\n"
-            "    ref = None"]})}, 0.0, ["reference implementations"], True),
+            "    ref = None"]})}, 3.0, ["read refused", "autograder/reference"], False),
         "runtime_tamper": ({nb: build(release, CORRECT, extra_after={"setup": [
-            "t = getattr(np, 'testing')\nexec('t.assert_' + 'allclose = print')"]})}, 0.0,
-                           ["numpy.testing.assert_allclose was replaced"], True),
+            "t = getattr(np, 'testing')\nexec('t.assert_' + 'allclose = print')"]})}, 3.0, [], False),
         "tamper_late": ({nb: build(release, CORRECT, extra_after={"test_add_arrays": [
-            "np.testing.assert_allclose = lambda *a, **k: None"]})}, 1.0, ["IntegrityError"], True),
+            "np.testing.assert_allclose = lambda *a, **k: None"]})}, 3.0, [], False),
+        # issue 16, case 7, on untouched exercises: test cells made to never fail through
+        # IPython's input transformers, the checks' code objects replaced in place, a forged
+        # agent (answering every request with an object of its own), a garbage-sending one
+        "never_fail_cells": ({nb: build(release, extra_after={"setup": [NEVER_FAIL]})}, 0.0,
+                             ["did not run the grader's agent"], True),
+        "replaces_code": ({nb: build(release, extra_after={"setup": [REPLACE_CODE]})}, 0.0,
+                          ["not implemented"], False),
+        "forged_agent": ({nb: build(release, extra_after={"setup": [FORGED_AGENT]})}, 0.0,
+                         ["test_scale: TypeError"], False),
+        "garbage_agent": ({nb: build(release, CORRECT, extra_after={"setup": [GARBAGE_AGENT]})},
+                          0.0, ["stopped answering the grader"], False),
     }
 
 
@@ -337,7 +391,8 @@ def test_without_namespaces_the_audit_hook_still_guards(graded, tmp_path, gradin
     """The portable sandbox (macOS, containers without user namespaces): audit hook only."""
     _cohort, _subs, release, cases, _summary = graded
     submissions = tmp_path / "subs"
-    chosen = ("correct", "kills_launcher", "reads_solutions", "writes_outside", "tamper_numpy")
+    chosen = ("correct", "kills_launcher", "reads_solutions", "writes_outside", "imports_reference",
+              "forged_agent")
     for student in chosen:
         write_submission(submissions, student, cases[student][0])
     grading_template(SOURCE_ROOT, "fixture", tmp_path / "ws")
@@ -352,3 +407,24 @@ def test_without_namespaces_the_audit_hook_still_guards(graded, tmp_path, gradin
         assert record["score"] == pytest.approx(score, abs=1e-6), record["reasons"]
         assert all(r in " | ".join(record["reasons"]) for r in reasons), record["reasons"]
         assert bool(record["integrity"]) == flagged
+
+
+def test_checks_left_in_the_kernel_are_watched_by_the_integrity_guard(graded, tmp_path,
+                                                                     grading_template):
+    """Chapters whose checks still run next to student code (``checks="kernel"``): the guard's
+    snapshot and signed verdicts zero an exercise whose checking machinery was tampered with."""
+    _cohort, _subs, release, cases, _summary = graded
+    chosen = {"correct": cases["correct"], **tamper_cases(release, "kernel")}
+    submissions = tmp_path / "subs"
+    for student, (files, *_rest) in chosen.items():
+        write_submission(submissions, student, files)
+    grading_template(SOURCE_ROOT, "fixture", tmp_path / "ws")
+    cohort = runner.Cohort(chapter="fixture", workspace=tmp_path / "ws", source_root=SOURCE_ROOT,
+                           workers=2, progress=False, checks="kernel",
+                           limits=runner.Limits(cell_timeout=8, submission_timeout=90))
+    records = _records(runner.grade_cohort(cohort, submissions))
+    for student, (_files, score, reasons, flagged) in chosen.items():
+        record = records[student]
+        assert record["score"] == pytest.approx(score, abs=1e-6), (student, record["reasons"])
+        assert all(r in " | ".join(record["reasons"]) for r in reasons), (student, record["reasons"])
+        assert bool(record["integrity"]) == flagged, student

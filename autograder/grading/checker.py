@@ -3,10 +3,11 @@
 The worker is the trusted side: it holds the checks, the references and the scores. For each
 graded test cell it runs one line in the kernel that starts the kernel's agent
 (:mod:`autograder.grading.agent`), which connects back over a Unix socket; the cell's code runs
-here. The names the cell reads and does not define are looked up in the kernel: a module there
-(``np``) is imported here by its name when it is an installed library, a plain value (a number,
-an array) is copied, and anything else (the student's functions) becomes a
-:class:`RemoteObject`, whose calls run in the kernel with plain data both ways
+here. The names the cell reads and does not define are the student's answers, looked up in the
+kernel (the usual aliases ``np``, ``tf``, ``keras`` and ``math`` excepted: those are the grader's
+modules, whatever the kernel binds to them, and a module of the kernel's is never used): a
+plain value (a number, an array) is copied, and anything else (the student's functions)
+becomes a :class:`RemoteObject`, whose calls run in the kernel with plain data both ways
 (:mod:`autograder.grading.wire`). The cell's outputs (what the checks print, the points, or the
 failure) are made here: code in the kernel cannot change them.
 """
@@ -30,9 +31,8 @@ import nbformat
 
 from . import wire
 
-# modules a test cell may take from the kernel's namespace (imported here, by name)
-LIBRARIES = ("numpy", "tensorflow", "keras", "cnnvision", "autograder", "math", "scipy",
-             "skimage", "matplotlib", "PIL", "functools", "itertools", "collections", "time")
+# a test cell's usual aliases mean the grader's modules, whatever the kernel binds to them
+ALIASES = {"np": "numpy", "tf": "tensorflow", "keras": "keras", "math": "math"}
 LAST_EVENTS: list[str] = []  # the kernel's refused operations, as its agent last reported them
 MAX_SOCKET_PATH = 100  # AF_UNIX paths: 108 bytes on Linux, 104 on macOS
 
@@ -78,17 +78,9 @@ class KernelLink:
     def resolve(self, name: str):
         """What a test cell sees for ``name``; ``KeyError`` when the kernel does not define it."""
         answer, blobs = self.exchange({"op": "resolve", "name": name})
-        if answer.get("missing"):
+        if answer.get("missing") or "module" in answer:  # a module of the kernel's is not ours
             raise KeyError(name)
-        if "module" in answer:
-            return _library(str(answer["module"]), name)
         return self.value(answer, blobs, name)
-
-
-def _library(module: str, name: str):
-    if module.split(".")[0] not in LIBRARIES:
-        raise KeyError(name)  # a student's own module: never imported by the grader
-    return importlib.import_module(module)
 
 
 def _tensor(array):
@@ -214,6 +206,9 @@ def run_cell_code(source: str, link: KernelLink, execution_count: int | None) ->
         tree = ast.parse(source)
         namespace = {"__name__": "__main__", "__builtins__": builtins}
         for name in free_names(tree):
+            if name in ALIASES:
+                namespace[name] = importlib.import_module(ALIASES[name])
+                continue
             with contextlib.suppress(KeyError):
                 namespace[name] = link.resolve(name)
         last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
