@@ -98,6 +98,25 @@ def run_reference(function, *args, **kwargs) -> np.ndarray:
     return result.numpy() if hasattr(result, "numpy") else np.asarray(result)
 
 
+# ------------------------------------------------------------------- random cases
+_CASE_SALT: list[int] = []
+
+
+def set_case_salt(salt: str | None) -> None:
+    """Mix ``salt`` (hex) into the seeds of every random case (:func:`rng`); ``None`` or ``""``:
+    the seeds as written. The grading worker sets a salt per submission, an HMAC of the
+    instructor's secret and the submission, so that the random cases a submission meets cannot
+    be known in advance (a table of recorded answers is worth nothing) and are the same each
+    time that submission is graded. Students' own runs of the checks use the seeds as written."""
+    salt = salt or ""
+    _CASE_SALT[:] = [int(salt[i:i + 8], 16) for i in range(0, len(salt), 8)]
+
+
+def rng(seed: int) -> np.random.Generator:
+    """``np.random.default_rng(seed)``, with the grading salt mixed in when one is set."""
+    return np.random.default_rng([seed, *_CASE_SALT] if _CASE_SALT else seed)
+
+
 # ----------------------------------------------------------------------- comparison
 def _fmt(value) -> str:
     return np.array2string(_np_asarray(value), precision=4, suppress_small=True, max_line_width=90)

@@ -83,7 +83,7 @@ def public_conv_output_size(fn) -> None:
 
 def hidden_conv_output_size(fn, points: float = 1.0) -> float:
     core.check_numpy_only(fn, 9, 3, 2, "same")
-    rng = np.random.default_rng(101)
+    rng = core.rng(101)
 
     def random_cases(padding, count=12, strides=(1, 2, 3)):
         cases = []
@@ -118,7 +118,7 @@ def hidden_conv_output_size(fn, points: float = 1.0) -> float:
 # ---------------------------------------------------------------------- zero_pad
 def _check_zero_pad(fn, case) -> None:
     shape, pad, dtype, seed = case
-    x = (np.random.default_rng(seed).standard_normal(shape) * 10).astype(dtype)
+    x = (core.rng(seed).standard_normal(shape) * 10).astype(dtype)
     expected = core.run_reference(ref.zero_pad, x, pad)
     got = core.call_student(fn, x.copy(), pad)
     hint = (
@@ -143,7 +143,7 @@ def public_zero_pad(fn) -> None:
 
 def hidden_zero_pad(fn, points: float = 1.0) -> float:
     core.check_numpy_only(fn, np.ones((1, 2, 3, 1), FLOAT), ((1, 0), (0, 2)))
-    rng = np.random.default_rng(202)
+    rng = core.rng(202)
 
     def shapes(count):
         return [tuple(int(v) for v in rng.integers(1, 5, size=4)) for _ in range(count)]
@@ -163,7 +163,7 @@ def hidden_zero_pad(fn, points: float = 1.0) -> float:
 # ------------------------------------------------------------------------ conv1d
 def _check_conv1d(fn, case) -> None:
     length, k, stride, seed = case
-    rng = np.random.default_rng(seed)
+    rng = core.rng(seed)
     x = rng.standard_normal(length).astype(FLOAT)
     w = rng.standard_normal(k).astype(FLOAT)
     expected = core.run_reference(ref.conv1d, x, w, stride)
@@ -193,7 +193,7 @@ def public_conv1d(fn) -> None:
 
 def hidden_conv1d(fn, points: float = 1.0) -> float:
     core.check_numpy_only(fn, np.arange(6, dtype=FLOAT), np.ones(3, FLOAT), 2)
-    rng = np.random.default_rng(303)
+    rng = core.rng(303)
 
     def cases(count, strides, kernel=None):
         out = []
@@ -229,7 +229,7 @@ class ConvCase:
                 f"bias={self.bias}")
 
     def arrays(self):
-        rng = np.random.default_rng(self.seed)
+        rng = core.rng(self.seed)
         x = rng.standard_normal(self.x_shape).astype(FLOAT)
         w = rng.standard_normal(self.w_shape).astype(FLOAT)
         b = rng.standard_normal(self.w_shape[3]).astype(FLOAT) if self.bias else None
@@ -320,7 +320,7 @@ def _public_conv(fn) -> None:
 
 def hidden_conv2d_groups(seed: int = 404) -> list[core.CaseGroup]:
     """Groups of small seeded cases (H, W <= 9, C <= 3, N <= 2), fast even for loop code."""
-    rng = np.random.default_rng(seed)
+    rng = core.rng(seed)
 
     def case(kernel=None, stride=1, padding="valid", size=None, channels=None, batch=1, bias=True):
         kh, kw = kernel or (int(rng.choice([1, 3, 5])),) * 2
@@ -494,7 +494,7 @@ def public_count_conv_params(fn) -> None:
 
 def hidden_count_conv_params(fn, points: float = 1.0) -> float:
     core.check_numpy_only(fn, (2, 3), 4, 5, False)
-    rng = np.random.default_rng(505)
+    rng = core.rng(505)
 
     def cases(count, pair=False, bias=True):
         out = []

@@ -159,7 +159,7 @@ def public_pool_output_size(pool_output_size) -> None:
 
 
 def _size_groups() -> list[core.CaseGroup]:
-    rng = np.random.default_rng(2024)
+    rng = core.rng(2024)
 
     def grid(count, padding, stride_rule, n_max=40, pool_max=7):
         cases = []
@@ -236,7 +236,7 @@ class PoolCase:
     def make_input(self) -> np.ndarray:
         if self.values is not None:
             return np.asarray(self.values, dtype=FLOAT32).reshape(self.shape)
-        x = np.random.default_rng(self.seed).standard_normal(self.shape).astype(FLOAT32)
+        x = core.rng(self.seed).standard_normal(self.shape).astype(FLOAT32)
         return -(np.abs(x) + FLOAT32(0.5)) if self.negative else x
 
     def kwargs(self) -> dict:
@@ -488,7 +488,7 @@ class GapCase:
         return f"global_average_pool(x of shape {self.shape})"
 
     def make_input(self) -> np.ndarray:
-        return np.random.default_rng(self.seed).standard_normal(self.shape).astype(FLOAT32)
+        return core.rng(self.seed).standard_normal(self.shape).astype(FLOAT32)
 
 
 _GAP_MISTAKES = (

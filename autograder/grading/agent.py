@@ -92,22 +92,31 @@ def serve(path: str, token: str) -> None:
     from IPython import get_ipython
 
     shell = get_ipython()
-    session = _Session(shell.user_ns if shell is not None else sys.modules["__main__"].__dict__)
+    namespace = shell.user_ns if shell is not None else sys.modules["__main__"].__dict__
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.connect(path)
-        wire.send(sock, {"hello": token, "events": list(guard._EVENTS)}, [])
-        while True:
+        serve_connection(sock, token, namespace)
+
+
+def serve_connection(sock: socket.socket, token: str, namespace: dict) -> None:
+    """The agent's loop on a connected socket, answering with the names of ``namespace``."""
+    session = _Session(namespace)
+    wire.send(sock, {"hello": token, "events": list(guard._EVENTS)}, [])
+    while True:
+        try:
             request, blobs = wire.receive(sock)
-            if request.get("op") == "done":
-                return
-            try:
-                header, out = session.answer(request, blobs)
-            except wire.Unsendable as error:
-                header, out = {"error": {"type": "TypeError", "message": str(error),
-                                         "builtin": True}}, []
-            except wire.WireError as error:
-                header, out = {"error": {"type": "WireError", "message": str(error)}}, []
-            wire.send(sock, header, out)
+        except wire.WireError:  # the worker is gone: nothing left to answer
+            return
+        if request.get("op") == "done":
+            return
+        try:
+            header, out = session.answer(request, blobs)
+        except wire.Unsendable as error:
+            header, out = {"error": {"type": "TypeError", "message": str(error),
+                                     "builtin": True}}, []
+        except wire.WireError as error:
+            header, out = {"error": {"type": "WireError", "message": str(error)}}, []
+        wire.send(sock, header, out)
 
 
 def install() -> None:

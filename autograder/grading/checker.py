@@ -228,7 +228,9 @@ def run_cell_code(source: str, link: KernelLink, execution_count: int | None) ->
     if outputs_error is not None:
         outputs.append(outputs_error)
     elif value is not None:
-        outputs.append(nbformat.v4.new_output("execute_result", data={"text/plain": repr(value)},
+        from IPython.lib.pretty import pretty  # what IPython shows for a cell's result
+
+        outputs.append(nbformat.v4.new_output("execute_result", data={"text/plain": pretty(value)},
                                               execution_count=execution_count))
     return outputs
 

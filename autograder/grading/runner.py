@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import hmac
 import json
 import os
 import queue
+import secrets
 import shutil
 import subprocess
 import sys
@@ -27,6 +29,7 @@ import psutil
 from . import gradebook, intake, records, sandbox, template
 from .launcher import kill_processes, memory_of
 
+SECRET_ENV = "AUTOGRADER_SECRET"
 BACKSTOP_MARGIN_MB = 2048  # the worker and its launcher, above the kernel's own limit
 
 
@@ -62,6 +65,28 @@ class Cohort:
     @property
     def grades_dir(self) -> Path:
         return self.workspace / "grades" / self.chapter
+
+    def case_salt(self, digest: str) -> str:
+        """The salt of a submission's random cases (checks in the worker only: in the kernel,
+        student code could read it)."""
+        if self.checks != "worker":
+            return ""
+        return hmac.new(grading_secret(self.workspace), digest.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def grading_secret(workspace: Path) -> bytes:
+    """The instructor's secret that salts the random cases of the checks (``$AUTOGRADER_SECRET``,
+    else ``<workspace>/.grading-secret``, made on first use, readable by its owner only). Keep
+    it out of the students' reach: with it, the random cases of a submission can be computed."""
+    if os.environ.get(SECRET_ENV):
+        return os.environ[SECRET_ENV].encode()
+    path = workspace / ".grading-secret"
+    if not path.is_file():
+        workspace.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_hex(32))
+    return path.read_text().strip().encode()
 
 
 def checks_location(chapter: str) -> str:
@@ -207,9 +232,11 @@ def _hidden_roots(intakes: list[_Intake]) -> list[str]:
     return sorted(str(p) for p in roots)
 
 
-def _job(part: _Intake, sub: intake.Submission, hidden: list[str], out_dir: Path) -> dict:
+def _job(part: _Intake, sub: intake.Submission, hidden: list[str], out_dir: Path,
+         digest: str) -> dict:
     cohort = part.cohort
     return {
+        "case_salt": cohort.case_salt(digest),
         "student": sub.student, "chapter": cohort.chapter, "submission_dir": str(sub.folder),
         "template_dir": str(part.template_dir), "out_dir": str(out_dir),
         "cell_timeout": cohort.limits.cell_timeout,
@@ -285,7 +312,7 @@ def _grade_submissions(intakes: list[_Intake], workers: int, progress: bool) -> 
                 done.put((part, sub, digest, None, {}, 0.0))
             else:
                 out_dir = Path(tempfile.mkdtemp(prefix=f"{sub.student}-", dir=part.runs))
-                jobs.put((part, sub, digest, out_dir, _job(part, sub, hidden, out_dir)))
+                jobs.put((part, sub, digest, out_dir, _job(part, sub, hidden, out_dir, digest)))
     total = sum(len(part.todo) for part in intakes)
     slots = sandbox.make_slots(min(workers, max(1, jobs.qsize())))
     threads = [threading.Thread(target=_serve, args=(jobs, done, intakes[0].runs, slot),

@@ -133,7 +133,10 @@ def _hashable(key):
 def _load(blobs: list[bytes], index: int) -> np.ndarray:
     if not 0 <= index < len(blobs):
         raise WireError("a message refers to an array it does not carry")
-    return np.load(io.BytesIO(blobs[index]), allow_pickle=False)
+    try:
+        return np.load(io.BytesIO(blobs[index]), allow_pickle=False)
+    except (ValueError, OSError, EOFError) as error:  # a pickle, a truncated or foreign file
+        raise WireError(f"an array that cannot be read without running code: {error}") from None
 
 
 def send(sock, header: dict, blobs: list[bytes]) -> None:

@@ -23,6 +23,8 @@ import threading
 import time
 from pathlib import Path
 
+from autograder import core
+
 from . import checker, feedback, sandbox
 from .gradebook import COURSE_ID
 from .launcher import ACTIVE, LauncherError, kill_processes, memory_of
@@ -250,7 +252,11 @@ def grade(job: dict) -> dict:
         threading.Thread(target=_watch_memory, args=(int(job["memory_mb"]) << 20, stop),
                          daemon=True).start()
         log_path = slot.private / "nbgrader.log"
-        error = _run_nbgrader(Autograde, config, log_path)
+        core.set_case_salt(job.get("case_salt"))
+        try:
+            error = _run_nbgrader(Autograde, config, log_path)
+        finally:
+            core.set_case_salt(None)
         stop.set()
         ACTIVE.kill_kernels()
         notebook_path = (slot.course / "autograded" / job["student"] / job["chapter"]

@@ -1,0 +1,210 @@
+"""Checks in the grading worker, student code in the kernel (issue 16, case 7): the wire format,
+the agent and the checker's proxies, without a kernel (the agent runs in a thread here; the
+fixture cohort of test_grading_cohort runs them through real kernels)."""
+
+from __future__ import annotations
+
+import ast
+import io
+import socket
+import struct
+import threading
+
+import numpy as np
+import pytest
+
+from autograder import core
+from autograder.grading import agent, checker, runner, wire
+
+
+def round_trip(value):
+    blobs: list[bytes] = []
+    return wire.decode(wire.encode(value, blobs), blobs)
+
+
+def test_plain_data_crosses_with_its_types():
+    value = {"ints": (1, -2**70, np.int64(3)), "floats": [0.5, float("nan"), float("-inf"), np.float32(2)],
+             "array": np.arange(6, dtype=np.float32).reshape(2, 3), "flags": (True, None, "é"),
+             "bytes": b"\x00\xff", 4: "an int key", "empty": np.zeros((0, 3), np.int8)}
+    got = round_trip(value)
+    assert got.keys() == value.keys()
+    assert type(got["ints"]) is tuple and type(got["ints"][1]) is int and type(got["ints"][2]) is np.int64
+    assert type(got["floats"][3]) is np.float32 and np.isnan(got["floats"][1]) and got["floats"][2] == -np.inf
+    assert got["array"].dtype == np.float32 and np.array_equal(got["array"], value["array"])
+    assert got["flags"] == value["flags"] and got["bytes"] == value["bytes"] and got[4] == "an int key"
+    assert got["empty"].shape == (0, 3) and got["empty"].dtype == np.int8
+
+
+@pytest.mark.parametrize("value", [object(), np.array([object()]), print, {1, 2}])
+def test_what_is_not_plain_data_is_refused_without_a_reference(value):
+    with pytest.raises(wire.Unsendable):
+        wire.encode(value, [])
+
+
+def test_decoding_never_unpickles_and_rejects_unknown_forms():
+    pickled = io.BytesIO()
+    np.save(pickled, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(wire.WireError, match="without running code"):
+        wire.decode({"array": 0}, [pickled.getvalue()])
+    for form in ({"array": 3}, {"eval": "1"}, {"list": [{"module": "os"}]}, {"ref": 0}):
+        with pytest.raises(wire.WireError):
+            wire.decode(form, [])
+
+
+def test_a_message_over_the_limit_or_cut_short_is_refused():
+    left, right = socket.socketpair()
+    with left, right:
+        left.sendall(struct.pack("!Q", 1 << 60))
+        with pytest.raises(wire.WireError, match="larger than"):
+            wire.receive(right)
+    left, right = socket.socketpair()
+    with right:
+        left.sendall(struct.pack("!Q", 10) + b"{")
+        left.close()
+        with pytest.raises(wire.WireError, match="closed"):
+            wire.receive(right)
+
+
+def test_free_names_are_what_the_cell_reads_and_does_not_define():
+    code = ("from autograder.checks import pooling as checks\nimport numpy as np\nx = np.ones(2)\n"
+            "def helper(k):\n    return scale(x, k) + offset\n[i for i in range(3)]\n"
+            "try:\n    pass\nexcept ValueError as error:\n    print(error)\n"
+            "checks.hidden_pool2d(pool2d, points=5)")
+    assert sorted(checker.free_names(ast.parse(code))) == ["offset", "pool2d", "scale"]
+
+
+class Kernel:
+    """An agent serving ``namespace`` in a thread, connected to a checker's link."""
+
+    def __init__(self, namespace: dict):
+        self.left, right = socket.socketpair()
+        self.thread = threading.Thread(target=agent.serve_connection,
+                                       args=(right, "t0ken", namespace), daemon=True)
+        self.thread.start()
+        hello, _ = wire.receive(self.left)
+        assert hello["hello"] == "t0ken"
+        self.link = checker.KernelLink(self.left)
+
+    def run(self, source: str) -> list:
+        return checker.run_cell_code(source, self.link, 7)
+
+    def close(self) -> None:
+        wire.send(self.left, {"op": "done"}, [])
+        self.thread.join(5)
+        self.left.close()
+
+
+def _loop_sum(x):
+    total = 0.0
+    for value in x:
+        total += value
+    return total
+
+
+def _student_namespace() -> dict:
+    def stub(x):
+        raise NotImplementedError()
+
+    def picky(x):
+        if np.ndim(x) != 2:
+            raise ValueError("x must be 2-D")
+        return np.asarray(x).T
+
+    class Model:
+        def __init__(self):
+            self.units = 3
+
+        def predict(self, x):
+            return np.asarray(x) * self.units
+
+    return {"double": lambda x: np.asarray(x) * 2, "stub": stub, "picky": picky, "model": Model(),
+            "loop_sum": _loop_sum, "rate": 0.5, "np": "not numpy",
+            "uses_tf": lambda x: __import__("tensorflow").reduce_sum(x).numpy()}
+
+
+@pytest.fixture()
+def kernel():
+    kernel = Kernel(_student_namespace())
+    yield kernel
+    kernel.close()
+
+
+def test_a_test_cell_runs_here_and_calls_student_functions_there(kernel):
+    outputs = kernel.run("from autograder import core\nprint('checked')\n"
+                         "core.assert_close(double(np.arange(3.0)), np.arange(3.0) * 2, 'double', "
+                         "core.Tolerance(0, 0))\nfloat(model.predict([1, 2]).sum() + model.units + rate)")
+    assert [o["output_type"] for o in outputs] == ["stream", "execute_result"]
+    assert outputs[0]["text"] == "checked\n"
+    assert outputs[1]["data"]["text/plain"] == "12.5" and outputs[1]["execution_count"] == 7
+
+
+def test_student_exceptions_keep_their_builtin_class(kernel):
+    outputs = kernel.run("from autograder import core\ncore.expect_value_error(picky, (np.ones(3),), "
+                         "'1-D input')\ncore.call_student(stub, 1)")
+    assert outputs[-1]["ename"] == "CheckFailure" and "stub is not implemented" in outputs[-1]["evalue"]
+    assert kernel.run("undefined_name(1)")[0]["ename"] == "NameError"
+
+
+def test_measurements_are_made_where_the_student_code_runs(kernel):
+    outputs = kernel.run("from autograder import core\n"
+                         "_, short = core.count_lines_run(loop_sum, np.ones(2))\n"
+                         "_, long = core.count_lines_run(loop_sum, np.ones(20))\n"
+                         "core.call_without_tensorflow(double, np.ones(2))\n(short, long)")
+    short, long = ast.literal_eval(outputs[-1]["data"]["text/plain"])
+    assert long - short == 36  # two lines per extra element: the loop test and its body
+    outputs = kernel.run("from autograder import core\n"
+                         "core.call_without_tensorflow(uses_tf, np.ones(2, np.float32))")
+    assert outputs[-1]["ename"] == "UsesTensorFlow"
+
+
+def test_the_kernel_cannot_choose_what_the_grader_s_names_mean(kernel):
+    # np is the grader's numpy, whatever the kernel binds to the name
+    assert kernel.run("float(np.ones(2).sum())")[-1]["data"]["text/plain"] == "2.0"
+
+
+def test_a_kernel_that_stops_answering_fails_the_cell_it_does_not_crash_the_checker():
+    kernel = Kernel(_student_namespace())
+    kernel.left.shutdown(socket.SHUT_WR)
+    outputs = kernel.run("double(1)")
+    assert outputs[-1]["ename"] == "KernelGone"
+    kernel.left.close()
+
+
+def test_the_salt_changes_the_random_cases_and_nothing_else():
+    plain = core.rng(5).standard_normal(3)
+    assert np.array_equal(plain, np.random.default_rng(5).standard_normal(3))
+    try:
+        core.set_case_salt("00ff00ff" * 4)
+        salted = core.rng(5).standard_normal(3)
+        assert np.array_equal(salted, core.rng(5).standard_normal(3))
+        core.set_case_salt("11ff00ff" * 4)
+        assert not np.array_equal(salted, core.rng(5).standard_normal(3))
+    finally:
+        core.set_case_salt(None)
+    assert np.array_equal(core.rng(5).standard_normal(3), plain)
+
+
+def test_the_grading_secret_is_made_once_private_and_salts_per_submission(tmp_path, monkeypatch):
+    monkeypatch.delenv(runner.SECRET_ENV, raising=False)
+    secret = runner.grading_secret(tmp_path)
+    assert len(secret) == 64 and runner.grading_secret(tmp_path) == secret
+    assert (tmp_path / ".grading-secret").stat().st_mode & 0o777 == 0o600
+    cohort = runner.Cohort(chapter="convolution", workspace=tmp_path, source_root=tmp_path,
+                           namespaces=False)
+    assert cohort.checks == "worker"
+    assert cohort.case_salt("a") == cohort.case_salt("a") != cohort.case_salt("b")
+    monkeypatch.setenv(runner.SECRET_ENV, "another")
+    assert cohort.case_salt("a") != runner.Cohort(
+        chapter="convolution", workspace=tmp_path, source_root=tmp_path, namespaces=False).case_salt("b")
+    kernel = runner.Cohort(chapter="generative", workspace=tmp_path, source_root=tmp_path,
+                           namespaces=False)
+    assert kernel.checks == "kernel" and kernel.case_salt("a") == ""
+
+
+def test_where_each_chapter_runs_its_checks():
+    assert runner.checks_location("convolution") == runner.checks_location("pooling") == "worker"
+    assert runner.checks_location("generative") == "kernel"
+    assert runner.checks_location("fixture") == "worker"  # no checks module: numpy in the cell
+    with pytest.raises(ValueError, match="worker"):
+        runner.Cohort(chapter="fixture", workspace=None, source_root=None, namespaces=False,
+                      checks="elsewhere")
