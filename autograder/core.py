@@ -104,10 +104,10 @@ _CASE_SALT: list[int] = []
 
 def set_case_salt(salt: str | None) -> None:
     """Mix ``salt`` (hex) into the seeds of every random case (:func:`rng`); ``None`` or ``""``:
-    the seeds as written. The grading worker sets a salt per submission, an HMAC of the
-    instructor's secret and the submission, so that the random cases a submission meets cannot
-    be known in advance (a table of recorded answers is worth nothing) and are the same each
-    time that submission is graded. Students' own runs of the checks use the seeds as written."""
+    the seeds as written. The grading worker sets the cohort's salt, an HMAC of the
+    instructor's secret and the chapter, so that the random cases cannot be known before
+    grading (a table of answers recorded from the public checks is worth nothing), and are the
+    same for every submission and every regrading. Students' own runs use the seeds as written."""
     salt = salt or ""
     _CASE_SALT[:] = [int(salt[i:i + 8], 16) for i in range(0, len(salt), 8)]
 
@@ -239,14 +239,17 @@ class UsesTensorFlow(CheckFailure):
 def measured_call(function, args: tuple, kwargs: dict, how: str, **options):
     """``(result, measurement)`` of one call of student code, measured where that code runs.
 
-    ``how`` is ``"libraries"`` (the first code of ``options["packages"]`` it ran, or ``None``)
-    or ``"lines"`` (lines of student code run). A function of a graded kernel (a proxy of
+    ``how`` is ``"libraries"`` (the first code of ``options["packages"]`` it ran, or ``None``),
+    ``"lines"`` (lines of student code run) or ``"gradient"`` (see :func:`gradient_of`). A function of a graded kernel (a proxy of
     :mod:`autograder.grading.checker`, with ``__remote_call__``) is measured in the kernel."""
     remote = getattr(function, "__remote_call__", None)
     if remote is not None:
         return remote(args, kwargs, measure=how, options=options)
     if how == "libraries":
         return measure.call_watching_libraries(function, args, kwargs, options["packages"])
+    if how == "gradient":
+        return measure.call_with_gradient(function, args, kwargs, options["wrt"],
+                                          options.get("weights"))
     return measure.call_counting_lines(function, args, kwargs)
 
 
@@ -315,11 +318,14 @@ def global_replaced(function, name: str, replacement):
     An exercise that builds on an earlier one (a style loss on the Gram matrix, a VAE loss on
     the KL term) is graded with the reference for the earlier one in place of the student's,
     so that a mistake costs points once, where it was made.  Nothing happens when ``function``
-    does not read a global of that name.
+    does not read a global of that name. For a function of a graded kernel, the replacement is
+    sent there (:mod:`autograder.grading.wire` says which functions can be).
     """
-    if getattr(function, "__remote_call__", None) is not None:
-        raise TypeError("global_replaced: a function of a graded kernel is not supported yet; "
-                        "grade this chapter's checks in the kernel")
+    remote = getattr(function, "__remote_replace__", None)
+    if remote is not None:  # a function of a graded kernel: replaced there
+        with remote(name, replacement):
+            yield
+        return
     namespace = getattr(function, "__globals__", None)
     if namespace is None or name not in namespace:
         yield
@@ -462,6 +468,17 @@ def score_groups(exercise: str, groups: list[CaseGroup], check_one, points: floa
         raise CheckFailure(report)
     print(report)
     return float(math.floor(fraction * points * 1000 + 1e-9) / 1000)
+
+
+def gradient_of(function, args, wrt: int, weights=None, **kwargs) -> tuple[object, object]:
+    """``(output, gradient)`` of ``function(*args, **kwargs)`` on tensors, taken with
+    ``tf.GradientTape`` where the function runs: d sum(output * weights) / d args[wrt] as a numpy
+    array, ``None`` when the output is not a tensor or no gradient flows (numpy inside)."""
+    options = {"wrt": wrt, "weights": None if weights is None else _np_asarray(weights)}
+    try:
+        return measured_call(function, tuple(args), kwargs, "gradient", **options)
+    except NotImplementedError as error:
+        raise CheckFailure(_not_implemented_message(function)) from error
 
 
 # ------------------------------------------------- lines run (is it vectorised?)

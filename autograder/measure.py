@@ -100,3 +100,23 @@ def call_counting_lines(function, args, kwargs) -> tuple[object, int]:
     finally:
         sys.settrace(previous)
     return result, lines[0]
+
+
+def call_with_gradient(function, args, kwargs, wrt: int, weights=None) -> tuple[object, object]:
+    """Call ``function`` under a ``tf.GradientTape``, its array arguments as tensors; return ``(output,
+    gradient)``: d sum(output * weights) / d args[wrt] as a numpy array (``weights`` default to
+    ones), ``None`` when the output is not a tensor or no gradient flows to that argument."""
+    import numpy as np
+    import tensorflow as tf
+
+    tensors = [tf.constant(value) if index == wrt or isinstance(value, np.ndarray) else value
+               for index, value in enumerate(args)]
+    with tf.GradientTape() as tape:
+        tape.watch(tensors[wrt])
+        output = function(*tensors, **kwargs)
+        if not tf.is_tensor(output):
+            return output, None
+        target = output if weights is None else output * tf.constant(weights, output.dtype)
+        total = tf.reduce_sum(target)
+    gradient = tape.gradient(total, tensors[wrt])
+    return output, (None if gradient is None else gradient.numpy())

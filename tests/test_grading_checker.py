@@ -51,6 +51,21 @@ def test_decoding_never_unpickles_and_rejects_unknown_forms():
             wire.decode(form, [])
 
 
+def test_grader_functions_cross_to_the_kernel_only_and_only_from_the_references():
+    from autograder.checks.detection_segmentation import GRADER_IOU
+    from autograder.reference import detection_segmentation as reference
+
+    blobs: list[bytes] = []
+    forms = wire.encode([GRADER_IOU, reference.iou], blobs)
+    with pytest.raises(wire.WireError):  # the worker's side: never code from a kernel
+        wire.decode(forms, blobs)
+    iou, ref_iou = wire.decode(forms, blobs, code=True)
+    assert ref_iou is reference.iou
+    assert iou(np.array([[0.0, 0.0, 2.0, 2.0]]), np.array([[1.0, 0.0, 3.0, 2.0]]))[0, 0] == pytest.approx(1 / 3)
+    with pytest.raises(wire.WireError, match="not a reference"):
+        wire.decode({"function": ["os", "system"]}, [], code=True)
+
+
 def test_a_message_over_the_limit_or_cut_short_is_refused():
     left, right = socket.socketpair()
     with left, right:
@@ -117,8 +132,14 @@ def _student_namespace() -> dict:
         def predict(self, x):
             return np.asarray(x) * self.units
 
-    return {"double": lambda x: np.asarray(x) * 2, "stub": stub, "picky": picky, "model": Model(),
-            "loop_sum": _loop_sum, "rate": 0.5, "np": "not numpy",
+    namespace = {"np": np}
+    exec("def helper(a, b):\n    return np.zeros((len(a), len(b)))\n\n"  # noqa: S102
+         "def uses_helper(a, b):\n    return helper(a, b) * 2\n\n"
+         "def square_sum(x, scale=1.0):\n    import tensorflow as tf\n"
+         "    return tf.reduce_sum(x * x) * scale\n", namespace)
+    return {**namespace, "np": "not numpy", "double": lambda x: np.asarray(x) * 2, "stub": stub,
+            "picky": picky, "model": Model(),
+            "loop_sum": _loop_sum, "rate": 0.5,
             "uses_tf": lambda x: __import__("tensorflow").reduce_sum(x).numpy()}
 
 
@@ -157,6 +178,23 @@ def test_measurements_are_made_where_the_student_code_runs(kernel):
     assert outputs[-1]["ename"] == "UsesTensorFlow"
 
 
+def test_gradients_are_taken_where_the_student_code_runs(kernel):
+    outputs = kernel.run("from autograder import core\n"
+                         "out, grad = core.gradient_of(square_sum, [np.ones(3, np.float32)], 0, scale=2.0)\n"
+                         "(float(out), grad.tolist(), core.gradient_of(double, [np.ones(2)], 0)[1])")
+    assert outputs[-1]["data"]["text/plain"] == "(6.0, [4.0, 4.0, 4.0], None)"
+
+
+def test_an_earlier_exercise_is_replaced_by_the_grader_s_in_the_kernel_then_restored(kernel):
+    outputs = kernel.run("from autograder import core\n"
+                         "from autograder.checks.detection_segmentation import GRADER_IOU\n"
+                         "a, b = np.array([[0.0, 0, 2, 2]]), np.array([[1.0, 0, 3, 2]])\n"
+                         "with core.global_replaced(uses_helper, 'helper', GRADER_IOU):\n"
+                         "    during = float(uses_helper(a, b)[0, 0])\n"
+                         "(round(during, 6), float(uses_helper(a, b)[0, 0]))")
+    assert outputs[-1]["data"]["text/plain"] == "(0.666667, 0.0)"
+
+
 def test_the_kernel_cannot_choose_what_the_grader_s_names_mean(kernel):
     # np is the grader's numpy, whatever the kernel binds to the name
     assert kernel.run("float(np.ones(2).sum())")[-1]["data"]["text/plain"] == "2.0"
@@ -184,21 +222,21 @@ def test_the_salt_changes_the_random_cases_and_nothing_else():
     assert np.array_equal(core.rng(5).standard_normal(3), plain)
 
 
-def test_the_grading_secret_is_made_once_private_and_salts_per_submission(tmp_path, monkeypatch):
+def test_the_grading_secret_is_made_once_private_and_salts_each_chapter(tmp_path, monkeypatch):
     monkeypatch.delenv(runner.SECRET_ENV, raising=False)
     secret = runner.grading_secret(tmp_path)
     assert len(secret) == 64 and runner.grading_secret(tmp_path) == secret
     assert (tmp_path / ".grading-secret").stat().st_mode & 0o777 == 0o600
-    cohort = runner.Cohort(chapter="convolution", workspace=tmp_path, source_root=tmp_path,
-                           namespaces=False)
-    assert cohort.checks == "worker"
-    assert cohort.case_salt("a") == cohort.case_salt("a") != cohort.case_salt("b")
+
+    def salt(chapter: str) -> str:
+        return runner.Cohort(chapter=chapter, workspace=tmp_path, source_root=tmp_path,
+                             namespaces=False).case_salt()
+
+    first = salt("convolution")
+    assert len(first) == 32 and first == salt("convolution") != salt("pooling")
     monkeypatch.setenv(runner.SECRET_ENV, "another")
-    assert cohort.case_salt("a") != runner.Cohort(
-        chapter="convolution", workspace=tmp_path, source_root=tmp_path, namespaces=False).case_salt("b")
-    kernel = runner.Cohort(chapter="generative", workspace=tmp_path, source_root=tmp_path,
-                           namespaces=False)
-    assert kernel.checks == "kernel" and kernel.case_salt("a") == ""
+    assert salt("convolution") != first
+    assert salt("generative") == ""  # checks in the kernel: student code could read a salt
 
 
 def test_where_each_chapter_runs_its_checks():

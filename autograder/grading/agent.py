@@ -30,6 +30,7 @@ class _Session:
     def __init__(self, namespace: dict):
         self.namespace = namespace
         self.objects: list = []
+        self.saved: dict = {}
 
     def refer(self, value) -> int:
         self.objects.append(value)
@@ -44,9 +45,12 @@ class _Session:
         op = request.get("op")
         if op == "resolve":
             return self._resolve(str(request.get("name")))
-        args = wire.decode(request.get("args", {"list": []}), blobs, _tensor, self.reference)
-        kwargs = wire.decode(request.get("kwargs", {"dict": []}), blobs, _tensor, self.reference)
+        args = wire.decode(request.get("args", {"list": []}), blobs, _tensor, self.reference, code=True)
+        kwargs = wire.decode(request.get("kwargs", {"dict": []}), blobs, _tensor, self.reference,
+                             code=True)
         target = self.reference(int(request.get("ref", -1)))
+        if op in ("replace", "restore"):
+            return self._replace(op, target, str(request.get("name")), args)
         if op == "getattr":
             return self._value(lambda: getattr(target, str(request.get("name"))))
         if op == "call":
@@ -55,10 +59,29 @@ class _Session:
                 packages = tuple(request.get("packages", measure.FORBIDDEN_PACKAGES))
                 return self._value(lambda: measure.call_watching_libraries(target, args, kwargs,
                                                                           packages))
+            if how == "gradient":
+                weights = request.get("weights")
+                return self._value(lambda: measure.call_with_gradient(
+                    target, args, kwargs, int(request.get("wrt", 0)),
+                    None if weights is None else wire.decode(weights, blobs)))
             if how == "lines":
                 return self._value(lambda: measure.call_counting_lines(target, args, kwargs))
             return self._value(lambda: target(*args, **kwargs))
         raise wire.WireError(f"unknown request {op!r}")
+
+    def _replace(self, op: str, target, name: str, args: list) -> tuple[dict, list[bytes]]:
+        """Bind the grader's function ``args[0]`` to ``name`` in ``target``'s globals (the
+        student's namespace), or put back what was there (see ``core.global_replaced``)."""
+        namespace = getattr(target, "__globals__", None)
+        key = (id(namespace), name)
+        if op == "replace":
+            if namespace is None or name not in namespace:
+                return {"value": False}, []
+            self.saved[key] = namespace[name]
+            namespace[name] = args[0]
+        elif key in self.saved:
+            namespace[name] = self.saved.pop(key)
+        return {"value": True}, []
 
     def _resolve(self, name: str) -> tuple[dict, list[bytes]]:
         if name not in self.namespace:

@@ -124,11 +124,35 @@ class RemoteObject:
         header = {"op": "call", "ref": self.__dict__["_number"], "measure": measure,
                   "args": wire.encode(list(args), blobs, _refer),
                   "kwargs": wire.encode(dict(kwargs), blobs, _refer)}
-        if options and "packages" in options:
+        options = options or {}
+        if "packages" in options:
             header["packages"] = list(options["packages"])
+        if "wrt" in options:
+            header["wrt"] = int(options["wrt"])
+            weights = options.get("weights")
+            header["weights"] = None if weights is None else wire.encode(weights, blobs)
         link = self.__dict__["_link"]
         answer, out = link.exchange(header, blobs)
         return link.value(answer, out, self.__name__)
+
+    @contextlib.contextmanager
+    def __remote_replace__(self, name: str, replacement):
+        """``core.global_replaced`` in the kernel: ``replacement`` (a reference implementation
+        or a function with ``__wire_source__``) is bound to ``name`` in this function's globals."""
+        link, number = self.__dict__["_link"], self.__dict__["_number"]
+
+        def ask(op: str):
+            blobs: list[bytes] = []
+            header = {"op": op, "ref": number, "name": name,
+                      "args": wire.encode([replacement] if op == "replace" else [], blobs, _refer)}
+            answer, out = link.exchange(header, blobs)
+            return link.value(answer, out, name)
+
+        ask("replace")
+        try:
+            yield
+        finally:
+            ask("restore")
 
     def __call__(self, *args, **kwargs):
         return self.__remote_call__(args, kwargs)

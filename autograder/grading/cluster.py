@@ -243,7 +243,7 @@ def grade_submissions(intakes: list, scheduler: str, progress: bool) -> tuple[fl
             threads = max(1, sum(client.nthreads().values()))
             while waiting and len(running) < threads:
                 part, sub, digest, template = waiting.popleft()
-                job = runner._job(part, sub, hidden, out_dir=Path("."), digest=digest)
+                job = runner._job(part, sub, hidden, out_dir=Path("."))
                 job["namespaces"] = not part.cohort.namespaces_off  # if the worker has them
                 submission = pack({"": sub.folder})
                 traffic["sent"] += len(submission) + len(json.dumps(job))

@@ -25,7 +25,7 @@ import time
 import nbformat
 from nbclient.exceptions import DeadKernelError
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
-from traitlets import Bool, Float, Unicode
+from traitlets import Bool, Float, List, Unicode
 
 from . import checker
 from .guard import GUARD_MIME, GUARD_MODULE, sign
@@ -48,15 +48,21 @@ def _error_output(ename: str, evalue: str) -> nbformat.NotebookNode:
                                   traceback=[f"{ename}: {evalue}"])
 
 
+def _guarded(cell, only: list[str]) -> bool:
+    """A test cell whose checks run in the kernel (``only``: those grade ids, else every one)."""
+    return is_test_cell(cell) and (not only or cell.metadata.nbgrader["grade_id"] in only)
+
+
 class InjectGuards(NbGraderPreprocessor):
     nonce = Unicode("")
+    only = List(Unicode()).tag(config=True)
 
     def preprocess(self, nb, resources):
         self.nonce = secrets.token_hex(8)
         STATE["nonce"] = self.nonce
         cells = []
         for cell in nb.cells:
-            if is_test_cell(cell):
+            if _guarded(cell, self.only):
                 cells.append(self._guard_cell("before", cell))
                 cells.append(cell)
                 cells.append(self._guard_cell("after", cell))
@@ -76,10 +82,12 @@ class GuardedExecute(Execute):
     deadline = Float(0.0).tag(config=True)  # time.time() after which no cell starts
 
     checks_in_worker = Bool(False).tag(config=True)  # graded test cells: see checker.py
+    kernel_cells = List(Unicode()).tag(config=True)  # ... except these (grade ids)
     agent_dir = Unicode("").tag(config=True)  # where the checks' socket is (the kernel sees it)
 
     def preprocess_cell(self, cell, resources, index):
-        if not (self.checks_in_worker and is_test_cell(cell)):
+        if not (self.checks_in_worker and is_test_cell(cell)
+                and cell.metadata.nbgrader["grade_id"] not in self.kernel_cells):
             return super().preprocess_cell(cell, resources, index)
         self._check_assign_resources(resources)
         cell = checker.grade_test_cell(self, cell, index, self.agent_dir)
@@ -124,6 +132,7 @@ class GuardedExecute(Execute):
 class CollectGuards(NbGraderPreprocessor):
     guard_key = Unicode("").tag(config=True)
     grace = Float(0.0)
+    only = List(Unicode()).tag(config=True)
 
     def preprocess(self, nb, resources):
         key = bytes.fromhex(self.guard_key)
@@ -137,7 +146,7 @@ class CollectGuards(NbGraderPreprocessor):
             verdicts[label] = self._verdict(cell, label, key)
         nb.cells = kept
         for cell in nb.cells:
-            if is_test_cell(cell):
+            if _guarded(cell, self.only):
                 self._apply(cell, verdicts)
         STATE["guards"] = verdicts
         return nb, resources

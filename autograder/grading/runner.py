@@ -66,12 +66,15 @@ class Cohort:
     def grades_dir(self) -> Path:
         return self.workspace / "grades" / self.chapter
 
-    def case_salt(self, digest: str) -> str:
-        """The salt of a submission's random cases (checks in the worker only: in the kernel,
-        student code could read it)."""
+    def case_salt(self) -> str:
+        """The salt of the random cases of this chapter's checks: an HMAC of the instructor's
+        secret and the chapter. Every submission of the cohort meets the same cases (the same
+        code gets the same score), and nobody can know them before grading. Only for checks in
+        the worker: in the kernel, student code could read it."""
         if self.checks != "worker":
             return ""
-        return hmac.new(grading_secret(self.workspace), digest.encode(), hashlib.sha256).hexdigest()[:32]
+        return hmac.new(grading_secret(self.workspace), self.chapter.encode(),
+                        hashlib.sha256).hexdigest()[:32]
 
 
 def grading_secret(workspace: Path) -> bytes:
@@ -97,11 +100,23 @@ def checks_location(chapter: str) -> str:
     path = Path(__file__).resolve().parents[1] / "checks" / f"{chapter}.py"
     if not path.is_file():
         return "worker"
+    return str(_checks_constant(path, "CHECKS_RUN_IN", "kernel"))
+
+
+def kernel_cells(chapter: str) -> list[str]:
+    """The test cells (grade ids) of a chapter whose checks run in the worker that still run
+    theirs in the kernel (``CHECKED_IN_KERNEL``: the model exercises, for now)."""
+    path = Path(__file__).resolve().parents[1] / "checks" / f"{chapter}.py"
+    return list(_checks_constant(path, "CHECKED_IN_KERNEL", ())) if path.is_file() else []
+
+
+def _checks_constant(path: Path, name: str, default):
+    """A constant of a checks module, read without importing it (nor TensorFlow)."""
     for node in ast.parse(path.read_text()).body:
         if isinstance(node, ast.Assign) and any(
-                getattr(target, "id", None) == "CHECKS_RUN_IN" for target in node.targets):
-            return str(ast.literal_eval(node.value))
-    return "kernel"
+                getattr(target, "id", None) == name for target in node.targets):
+            return ast.literal_eval(node.value)
+    return default
 
 
 def content_digest(origin: Path, source_digest: str) -> str:
@@ -232,11 +247,10 @@ def _hidden_roots(intakes: list[_Intake]) -> list[str]:
     return sorted(str(p) for p in roots)
 
 
-def _job(part: _Intake, sub: intake.Submission, hidden: list[str], out_dir: Path,
-         digest: str) -> dict:
+def _job(part: _Intake, sub: intake.Submission, hidden: list[str], out_dir: Path) -> dict:
     cohort = part.cohort
     return {
-        "case_salt": cohort.case_salt(digest),
+        "case_salt": cohort.case_salt(),
         "student": sub.student, "chapter": cohort.chapter, "submission_dir": str(sub.folder),
         "template_dir": str(part.template_dir), "out_dir": str(out_dir),
         "cell_timeout": cohort.limits.cell_timeout,
@@ -245,7 +259,9 @@ def _job(part: _Intake, sub: intake.Submission, hidden: list[str], out_dir: Path
         "hidden_roots": hidden, "namespaces": cohort.namespaces,
         "preload": _preload(cohort.chapter),
         "checks": cohort.checks,
-        "kernel_imports": [f"autograder.checks.{cohort.chapter}"] if cohort.checks == "kernel" else [],
+        "kernel_cells": kernel_cells(cohort.chapter) if cohort.checks == "worker" else [],
+        "kernel_imports": [f"autograder.checks.{cohort.chapter}"]
+        if cohort.checks == "kernel" or kernel_cells(cohort.chapter) else [],
     }
 
 
@@ -312,7 +328,7 @@ def _grade_submissions(intakes: list[_Intake], workers: int, progress: bool) -> 
                 done.put((part, sub, digest, None, {}, 0.0))
             else:
                 out_dir = Path(tempfile.mkdtemp(prefix=f"{sub.student}-", dir=part.runs))
-                jobs.put((part, sub, digest, out_dir, _job(part, sub, hidden, out_dir, digest)))
+                jobs.put((part, sub, digest, out_dir, _job(part, sub, hidden, out_dir)))
     total = sum(len(part.todo) for part in intakes)
     slots = sandbox.make_slots(min(workers, max(1, jobs.qsize())))
     threads = [threading.Thread(target=_serve, args=(jobs, done, intakes[0].runs, slot),

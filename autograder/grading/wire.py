@@ -8,7 +8,9 @@ Values are tagged in the header: JSON's own ``None``, booleans, numbers and stri
 ``{"list": [...]}``, ``{"tuple": [...]}``, ``{"dict": [[key, value], ...]}``, ``{"array": i}``
 (a numpy array), ``{"scalar": i}`` (a numpy scalar), ``{"tensor": i}`` (a TensorFlow tensor,
 sent as its values), ``{"bytes": s}`` and ``{"ref": id}`` (an object that stays on the side that
-made it: the other side holds only its number). Anything else cannot be sent
+made it: the other side holds only its number). From the worker to the kernel only, a grader's
+function travels as ``{"function": [module, name]}`` (a reference implementation, imported
+there) or ``{"source": [code, name]}`` (a function with ``__wire_source__``, numpy only). Anything else cannot be sent
 (:class:`Unsendable`); the kernel then keeps it and sends a reference. Decoding never runs
 code: it builds containers, numbers, strings and arrays, and asks the caller what a tensor or a
 reference becomes.
@@ -16,15 +18,18 @@ reference becomes.
 
 from __future__ import annotations
 
+import importlib
 import io
 import json
 import math
 import struct
+import types
 
 import numpy as np
 
 MAX_MESSAGE_BYTES = 512 << 20  # more is a broken or hostile peer
 MAX_DEPTH = 32
+REFERENCE_PACKAGE = "autograder.reference."
 _LENGTH = struct.Struct("!Q")
 
 
@@ -70,12 +75,40 @@ def encode(value, blobs: list[bytes], refer=None, depth: int = 0):
         array = np.asarray(value)
         tag = "array" if isinstance(value, np.ndarray) else "scalar"
         return {tag: _add_array(array, blobs, refer, value)}
+    code = _code_form(value)
+    if code is not None:
+        return code
     values = _tensor_values(value)
     if values is not None:
         return {"tensor": _add_array(values, blobs, refer, value)}
     if refer is None:
         raise Unsendable(f"a {type(value).__name__} is not plain data")
     return {"ref": refer(value)}
+
+
+def _code_form(value) -> dict | None:
+    """A grader's function, sent to the kernel by name or source (never the other way)."""
+    source = getattr(value, "__wire_source__", None)
+    if isinstance(source, str):
+        return {"source": [source, value.__name__]}
+    module, name = getattr(value, "__module__", None) or "", getattr(value, "__qualname__", "")
+    if (isinstance(value, types.FunctionType) and module.startswith(REFERENCE_PACKAGE)
+            and name.isidentifier()):
+        return {"function": [module, name]}
+    return None
+
+
+def _code(tag: str, body):
+    """The function a code form names: a reference by import name, or numpy source."""
+    if tag == "function":
+        module, name = body
+        if not str(module).startswith(REFERENCE_PACKAGE):
+            raise WireError(f"not a reference implementation: {module}")
+        return getattr(importlib.import_module(module), name)
+    source, name = body
+    namespace = {"np": np, "__name__": "grader"}
+    exec(compile(source, f"<the grader's {name}>", "exec"), namespace)  # noqa: S102
+    return namespace[name]
 
 
 def _add_array(array: np.ndarray, blobs: list[bytes], refer, original):
@@ -90,16 +123,19 @@ def _add_array(array: np.ndarray, blobs: list[bytes], refer, original):
     return len(blobs) - 1
 
 
-def decode(form, blobs: list[bytes], tensor=None, reference=None, depth: int = 0):
+def decode(form, blobs: list[bytes], tensor=None, reference=None, depth: int = 0,
+           code: bool = False):
     """The value of a header form (see :func:`encode`). ``tensor(array)`` builds a tensor
-    (default: the array itself); ``reference(number)`` what a reference stands for."""
+    (default: the array itself); ``reference(number)`` what a reference stands for. ``code``:
+    accept the grader's functions (the kernel's side only: the worker never runs what a
+    kernel sends)."""
     if depth > MAX_DEPTH:
         raise WireError("a message nested too deep")
     if form is None or isinstance(form, (bool, int, float, str)):
         return form
     if isinstance(form, dict) and len(form) == 1:
         (tag, body), = form.items()
-        again = lambda item: decode(item, blobs, tensor, reference, depth + 1)  # noqa: E731
+        again = lambda item: decode(item, blobs, tensor, reference, depth + 1, code)  # noqa: E731
         if tag == "list":
             return [again(item) for item in body]
         if tag == "tuple":
@@ -119,6 +155,8 @@ def decode(form, blobs: list[bytes], tensor=None, reference=None, depth: int = 0
             return again(body)
         if tag == "ref" and reference is not None:
             return reference(int(body))
+        if tag in ("function", "source") and code and isinstance(body, list) and len(body) == 2:
+            return _code(tag, body)
     raise WireError(f"not a value of the grader's protocol: {str(form)[:80]}")
 
 

@@ -83,9 +83,12 @@ def _config(job: dict, slot: sandbox.Slot):
     c.GuardedExecute.startup_timeout = 120
     c.CollectGuards.guard_key = ACTIVE.guard_key
     in_worker = checks_in_worker(job)
+    in_kernel = list(job.get("kernel_cells", []))
     c.GuardedExecute.checks_in_worker = in_worker
+    c.GuardedExecute.kernel_cells = in_kernel
     c.GuardedExecute.agent_dir = str(slot.runtime)
-    c.InjectGuards.enabled = c.CollectGuards.enabled = not in_worker
+    c.InjectGuards.enabled = c.CollectGuards.enabled = not in_worker or bool(in_kernel)
+    c.InjectGuards.only = c.CollectGuards.only = in_kernel if in_worker else []
     c.KernelManager.transport = "ipc"
     c.KernelManager.ip = str(slot.runtime / "kernel")
     return c
@@ -96,10 +99,13 @@ def checks_in_worker(job: dict) -> bool:
     return job.get("checks") == "worker"
 
 
-def _grader_roots() -> list[str]:
-    """The checks and the references: hidden from kernels whose checks run in the worker."""
-    package = Path(__file__).resolve().parents[1]
-    return [str(package / "checks"), str(package / "reference")]
+def _grader_roots(job: dict) -> list[str]:
+    """The checks, hidden from kernels when they all run in the worker. (The references stay
+    visible: they are public, and a graded function may be run with one in place of an earlier
+    exercise, see ``core.global_replaced``.)"""
+    if not checks_in_worker(job) or job.get("kernel_cells"):
+        return []
+    return [str(Path(__file__).resolve().parents[1] / "checks")]
 
 
 def _run_nbgrader(converter_class, config, log_path: Path) -> str | None:
@@ -223,7 +229,7 @@ def _stage(job: dict, slot: sandbox.Slot) -> None:
 def _start_launcher(job: dict, slot: sandbox.Slot) -> float:
     """Make sure the slot's launcher runs; return the seconds its start took (not the student's)."""
     os.environ.update(sandbox.write_kernelspec(slot))
-    hidden = [*job["hidden_roots"], *(_grader_roots() if checks_in_worker(job) else [])]
+    hidden = [*job["hidden_roots"], *_grader_roots(job)]
     settings = sandbox.launcher_settings(slot, hidden, job["preload"],
                                          int(job["output_cap"]), bool(job["namespaces"]))
     seconds = ACTIVE.ensure(slot, settings)
@@ -248,7 +254,8 @@ def grade(job: dict) -> dict:
             return {"fatal": f"grader error: {error}"[:800], "fatal_kind": "grader"}
         config = _config(job, slot)
         # the static scan guards checks in the kernel; checks in the worker are out of reach
-        STATE["static"] = {} if checks_in_worker(job) else _static_scan(job, slot)
+        STATE["static"] = {} if checks_in_worker(job) and not job.get("kernel_cells") else (
+            _static_scan(job, slot))
         threading.Thread(target=_watch_memory, args=(int(job["memory_mb"]) << 20, stop),
                          daemon=True).start()
         log_path = slot.private / "nbgrader.log"
