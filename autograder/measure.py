@@ -1,6 +1,6 @@
 """Measurements of a call to student code: which libraries it ran, how many of its lines ran.
 
-Self-contained (the standard library only, no other ``autograder`` module): the grader's checks
+Self-contained (no other ``autograder`` module; TensorFlow only for gradients): the grader's checks
 use it through :mod:`autograder.core`, and the grading kernel's agent
 (:mod:`autograder.grading.agent`) uses it to measure a call where the student's code runs, while
 the checks themselves run in the grading worker.
@@ -102,21 +102,27 @@ def call_counting_lines(function, args, kwargs) -> tuple[object, int]:
     return result, lines[0]
 
 
-def call_with_gradient(function, args, kwargs, wrt: int, weights=None) -> tuple[object, object]:
-    """Call ``function`` under a ``tf.GradientTape``, its array arguments as tensors; return ``(output,
-    gradient)``: d sum(output * weights) / d args[wrt] as a numpy array (``weights`` default to
-    ones), ``None`` when the output is not a tensor or no gradient flows to that argument."""
+def call_with_gradient(function, args, kwargs, wrt, weights=None) -> tuple[object, object]:
+    """Call ``function`` under a ``tf.GradientTape``, its array arguments as tensors; return
+    ``(output, gradient)``: d sum(output * weights) / d args[wrt] as a numpy array (``weights``
+    default to ones), ``None`` when the output is not a tensor or no gradient flows to that
+    argument. ``wrt`` is an index, or a path into list arguments (``(0, 1)``: ``args[0][1]``)."""
     import numpy as np
     import tensorflow as tf
 
-    tensors = [tf.constant(value) if index == wrt or isinstance(value, np.ndarray) else value
-               for index, value in enumerate(args)]
+    path = [int(wrt)] if isinstance(wrt, int) else [int(step) for step in wrt]
+    args = [tf.constant(value) if isinstance(value, np.ndarray) else value for value in args]
+    container = args
+    for step in path[:-1]:
+        container[step] = list(container[step])
+        container = container[step]
+    container[path[-1]] = watched = tf.constant(container[path[-1]])
     with tf.GradientTape() as tape:
-        tape.watch(tensors[wrt])
-        output = function(*tensors, **kwargs)
+        tape.watch(watched)
+        output = function(*args, **kwargs)
         if not tf.is_tensor(output):
             return output, None
         target = output if weights is None else output * tf.constant(weights, output.dtype)
         total = tf.reduce_sum(target)
-    gradient = tape.gradient(total, tensors[wrt])
+    gradient = tape.gradient(total, watched)
     return output, (None if gradient is None else gradient.numpy())

@@ -66,6 +66,22 @@ def test_grader_functions_cross_to_the_kernel_only_and_only_from_the_references(
         wire.decode({"function": ["os", "system"]}, [], code=True)
 
 
+def test_a_partial_of_a_reference_crosses_with_its_plain_data_arguments():
+    import functools
+
+    from autograder.reference import texture_style_colour as reference
+
+    loss = functools.partial(reference.step_loss, "quadratic", np.full((2, 2, 1), 0.5, np.float32), None, None)
+    blobs: list[bytes] = []
+    form = wire.encode(loss, blobs)
+    assert "partial" in form
+    again = wire.decode(form, blobs, code=True)
+    assert again.func is reference.step_loss and again.args[0] == "quadratic"
+    assert float(again(np.zeros((2, 2, 1), np.float32))) == pytest.approx(0.25)
+    with pytest.raises(wire.Unsendable):  # a partial of anything else is not plain data
+        wire.encode(functools.partial(print, 1), [])
+
+
 def test_a_message_over_the_limit_or_cut_short_is_refused():
     left, right = socket.socketpair()
     with left, right:
@@ -136,7 +152,9 @@ def _student_namespace() -> dict:
     exec("def helper(a, b):\n    return np.zeros((len(a), len(b)))\n\n"  # noqa: S102
          "def uses_helper(a, b):\n    return helper(a, b) * 2\n\n"
          "def square_sum(x, scale=1.0):\n    import tensorflow as tf\n"
-         "    return tf.reduce_sum(x * x) * scale\n", namespace)
+         "    return tf.reduce_sum(x * x) * scale\n\n"
+         "def pair_product(pair):\n    import tensorflow as tf\n"
+         "    return tf.reduce_sum(pair[0] * pair[1])\n", namespace)
     return {**namespace, "np": "not numpy", "double": lambda x: np.asarray(x) * 2, "stub": stub,
             "picky": picky, "model": Model(),
             "loop_sum": _loop_sum, "rate": 0.5,
@@ -183,6 +201,10 @@ def test_gradients_are_taken_where_the_student_code_runs(kernel):
                          "out, grad = core.gradient_of(square_sum, [np.ones(3, np.float32)], 0, scale=2.0)\n"
                          "(float(out), grad.tolist(), core.gradient_of(double, [np.ones(2)], 0)[1])")
     assert outputs[-1]["data"]["text/plain"] == "(6.0, [4.0, 4.0, 4.0], None)"
+    outputs = kernel.run("from autograder import core\n"  # d / d pair[0], inside a list argument
+                         "pair = [np.ones(2, np.float32), np.array([3.0, 5.0], np.float32)]\n"
+                         "core.gradient_of(pair_product, [pair], (0, 0))[1].tolist()")
+    assert outputs[-1]["data"]["text/plain"] == "[3.0, 5.0]"
 
 
 def test_an_earlier_exercise_is_replaced_by_the_grader_s_in_the_kernel_then_restored(kernel):

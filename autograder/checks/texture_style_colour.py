@@ -23,6 +23,7 @@ the notebook gives: rtol 1e-6, atol 1e-6 (scaled the same way, so 1e-4 for L nea
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -30,6 +31,9 @@ import numpy as np
 from autograder import core
 from autograder.core import BadCase, CaseGroup
 from autograder.reference import texture_style_colour as reference
+
+# graded test cells run these checks in the grading worker, out of the student's reach
+CHECKS_RUN_IN = "worker"
 
 FLOAT32 = np.float32
 FLOAT64 = np.float64
@@ -50,19 +54,10 @@ def _tf():
     return tf
 
 
-def _gradient(function, x: np.ndarray, weights: np.ndarray | None = None):
-    """d sum(function(x) * weights) / dx with tf.GradientTape, or None when nothing flows."""
-    tf = _tf()
-    tensor = tf.constant(x)
-    with tf.GradientTape() as tape:
-        tape.watch(tensor)
-        out = function(tensor)
-        if not tf.is_tensor(out):
-            return None
-        target = out if weights is None else out * tf.constant(weights, out.dtype)
-        total = tf.reduce_sum(target)
-    gradient = tape.gradient(total, tensor)
-    return None if gradient is None else gradient.numpy()
+def _gradient(function, args, weights: np.ndarray | None = None, wrt=0):
+    """d sum(function(*args) * weights) / d args[wrt] with tf.GradientTape, taken where the
+    function runs (``wrt`` may be a path into a list argument), or None when nothing flows."""
+    return core.gradient_of(function, args, wrt, weights)[1]
 
 
 def _assert_gradient(got_gradient, expected_gradient, name: str, what: str) -> None:
@@ -75,7 +70,7 @@ def _assert_gradient(got_gradient, expected_gradient, name: str, what: str) -> N
 
 
 def _random(seed: int, shape, low: float = None, high: float = None, dtype=FLOAT32) -> np.ndarray:
-    rng = np.random.default_rng(seed)
+    rng = core.rng(seed)
     if low is None:
         return rng.standard_normal(shape).astype(dtype)
     return rng.uniform(low, high, shape).astype(dtype)
@@ -146,7 +141,7 @@ def check_gram_invariant(gram_matrix, case: GramInvariantCase) -> None:
                                     f"has the eigenvalue {smallest:.4g}.")
     elif case.label.startswith("blind"):
         n, h, w, c = x.shape
-        order = np.random.default_rng(case.seed + 1).permutation(h * w)
+        order = core.rng(case.seed + 1).permutation(h * w)
         shuffled = x.reshape(n, h * w, c)[:, order].reshape(n, h, w, c)
         again = core.as_array(core.call_student(gram_matrix, shuffled), name)
         core.assert_close(again, gram, f"{name}: G of the features with their positions shuffled "
@@ -170,8 +165,8 @@ def check_gram_gradient(gram_matrix, case: GradientCase) -> None:
     x = _random(case.seed, case.shape)
     n, _, _, c = case.shape
     weights = _random(case.seed + 100, (n, c, c))
-    got = _gradient(lambda t: core.call_student(gram_matrix, t), x, weights)
-    expected = _gradient(reference.gram_matrix, x, weights)
+    got = _gradient(gram_matrix, [x], weights)
+    expected = _gradient(reference.gram_matrix, [x], weights)
     _assert_gradient(got, expected, "gram_matrix", "your Gram matrix")
 
 
@@ -300,12 +295,10 @@ def check_style_gradient(style_loss, case: StyleGradientCase) -> None:
     base = StyleCase("gradient", case_shapes, (0.5, 2.0), case.seed)
     features, targets = base.arrays()
 
-    def through(function):
-        return lambda t: function([t, features[1]], targets, [0.5, 2.0])
-
+    args = [list(features), targets, [0.5, 2.0]]  # d / d features[0]: the path (0, 0)
     with core.global_replaced(style_loss, "gram_matrix", reference.gram_matrix):
-        got = _gradient(through(lambda *a: core.call_student(style_loss, *a)), features[0])
-    expected = _gradient(through(reference.style_loss), features[0])
+        got = _gradient(style_loss, args, wrt=(0, 0))
+    expected = _gradient(reference.style_loss, args, wrt=(0, 0))
     _assert_gradient(got, expected, "style_loss", "your style loss")
 
 
@@ -420,8 +413,8 @@ def check_tv_case(total_variation, case: TVCase) -> None:
 
 def check_tv_gradient(total_variation, case: GradientCase) -> None:
     x = _random(case.seed, case.shape, 0.0, 1.0)
-    got = _gradient(lambda t: core.call_student(total_variation, t), x)
-    expected = _gradient(reference.total_variation, x)
+    got = _gradient(total_variation, [x])
+    expected = _gradient(reference.total_variation, [x])
     _assert_gradient(got, expected, "total_variation", "your total variation")
 
 
@@ -474,34 +467,15 @@ def hidden_total_variation(total_variation, points: float = 1.0) -> float:
 
 
 # =================================================================== 4. gradient_step
-def _style_network(seed: int):
-    """A tiny conv network with seeded weights: image (N, H, W, 3) -> ReLU feature maps."""
-    tf = _tf()
-    rng = np.random.default_rng(seed)
-    kernel = tf.constant(rng.standard_normal((3, 3, 3, 4)).astype(FLOAT32) / 3.0)
-    bias = tf.constant(rng.standard_normal(4).astype(FLOAT32) * 0.1)
-    return lambda x: tf.nn.relu(tf.nn.conv2d(x, kernel, 1, "SAME") + bias)
-
-
 def _loss_function(kind: str, shape, seed: int):
-    """The loss a step case minimises (a function of a float32 tensor of ``shape``)."""
-    tf = _tf()
-    target = tf.constant(_random(seed + 7, shape, 0.0, 1.0))
-    if kind == "quadratic":
-        return lambda x: tf.reduce_mean(tf.square(x - target))
-    if kind == "tv":
-        return lambda x: tf.reduce_sum(tf.image.total_variation(x))
-    if kind == "push":
-        return lambda x: -tf.reduce_sum(x * tf.sign(target - 0.5))
-    network = _style_network(seed)
-    batched = target if len(shape) == 4 else target[None]
-    goal = reference.gram_matrix(network(batched))
-
-    def style(x):
-        x = x if len(shape) == 4 else x[None]
-        return tf.reduce_mean(tf.square(reference.gram_matrix(network(x)) - goal))
-
-    return style
+    """The loss a step case minimises, a function of a float32 image tensor of ``shape``:
+    ``reference.step_loss`` with its target (and, for "style", the weights of a tiny conv
+    network) drawn from ``seed``."""
+    target = _random(seed + 7, shape, 0.0, 1.0)
+    rng = core.rng(seed)
+    kernel = (rng.standard_normal((3, 3, 3, 4)).astype(FLOAT32) / 3.0)
+    bias = (rng.standard_normal(4).astype(FLOAT32) * 0.1)
+    return functools.partial(reference.step_loss, kind, target, kernel, bias)
 
 
 @dataclass(frozen=True)
@@ -746,7 +720,7 @@ class SoftCase:
     points: tuple = ()
 
     def arrays(self):
-        rng = np.random.default_rng(self.seed)
+        rng = core.rng(self.seed)
         bins = ab_grid() if self.bins == "grid" else rng.uniform(-80, 80, (40, 2))
         ab = np.array(self.points, dtype=np.float64) if self.points else rng.uniform(-90, 90, self.shape)
         return ab, bins
@@ -850,7 +824,7 @@ class PriorCase:
     def prior(self) -> np.ndarray:
         if self.values:
             return np.array(self.values, dtype=np.float64)
-        rng = np.random.default_rng(self.seed)
+        rng = core.rng(self.seed)
         prior = rng.dirichlet(np.full(self.size, self.concentration))
         prior[:self.empty] = 0.0
         return prior / prior.sum()
@@ -938,7 +912,7 @@ class AnnealCase:
     peaked: bool = False
 
     def arrays(self):
-        rng = np.random.default_rng(self.seed)
+        rng = core.rng(self.seed)
         bins = rng.uniform(-80, 80, (12, 2))
         z = rng.dirichlet(np.full(12, 0.7), size=self.shape)
         if self.zeros:
@@ -1035,7 +1009,7 @@ class WindowCase:
     one_known: bool = False
 
     def arrays(self):
-        rng = np.random.default_rng(self.seed)
+        rng = core.rng(self.seed)
         sample = rng.random(self.sample_shape)
         channels = self.sample_shape[2]
         if self.cut_at:

@@ -62,7 +62,7 @@ class _Session:
             if how == "gradient":
                 weights = request.get("weights")
                 return self._value(lambda: measure.call_with_gradient(
-                    target, args, kwargs, int(request.get("wrt", 0)),
+                    target, args, kwargs, request.get("wrt", 0),
                     None if weights is None else wire.decode(weights, blobs)))
             if how == "lines":
                 return self._value(lambda: measure.call_counting_lines(target, args, kwargs))

@@ -128,7 +128,8 @@ class RemoteObject:
         if "packages" in options:
             header["packages"] = list(options["packages"])
         if "wrt" in options:
-            header["wrt"] = int(options["wrt"])
+            wrt = options["wrt"]
+            header["wrt"] = wrt if isinstance(wrt, int) else [int(step) for step in wrt]
             weights = options.get("weights")
             header["weights"] = None if weights is None else wire.encode(weights, blobs)
         link = self.__dict__["_link"]

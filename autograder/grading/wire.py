@@ -10,7 +10,8 @@ Values are tagged in the header: JSON's own ``None``, booleans, numbers and stri
 sent as its values), ``{"bytes": s}`` and ``{"ref": id}`` (an object that stays on the side that
 made it: the other side holds only its number). From the worker to the kernel only, a grader's
 function travels as ``{"function": [module, name]}`` (a reference implementation, imported
-there) or ``{"source": [code, name]}`` (a function with ``__wire_source__``, numpy only). Anything else cannot be sent
+there) or ``{"source": [code, name]}`` (a function with ``__wire_source__``, numpy only), or
+``{"partial": ...}`` (a ``functools.partial`` of one of those, its arguments plain data). Anything else cannot be sent
 (:class:`Unsendable`); the kernel then keeps it and sends a reference. Decoding never runs
 code: it builds containers, numbers, strings and arrays, and asks the caller what a tensor or a
 reference becomes.
@@ -18,6 +19,7 @@ reference becomes.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import io
 import json
@@ -91,6 +93,13 @@ def _code_form(value) -> dict | None:
     source = getattr(value, "__wire_source__", None)
     if isinstance(source, str):
         return {"source": [source, value.__name__]}
+    if isinstance(value, functools.partial):
+        function = _code_form(value.func)
+        if function is not None:
+            blobs: list[bytes] = []  # a partial's arguments: plain data only
+            return {"partial": [function, encode(list(value.args), blobs),
+                                encode(dict(value.keywords), blobs), [b.hex() for b in blobs]]}
+        return None
     module, name = getattr(value, "__module__", None) or "", getattr(value, "__qualname__", "")
     if (isinstance(value, types.FunctionType) and module.startswith(REFERENCE_PACKAGE)
             and name.isidentifier()):
@@ -99,7 +108,13 @@ def _code_form(value) -> dict | None:
 
 
 def _code(tag: str, body):
-    """The function a code form names: a reference by import name, or numpy source."""
+    """The function a code form names: a reference by import name, numpy source, or a
+    ``functools.partial`` of one of those with plain-data arguments."""
+    if tag == "partial":
+        function, args, kwargs, hex_blobs = body
+        blobs = [bytes.fromhex(text) for text in hex_blobs]
+        return functools.partial(decode(function, [], code=True), *decode(args, blobs),
+                                 **decode(kwargs, blobs))
     if tag == "function":
         module, name = body
         if not str(module).startswith(REFERENCE_PACKAGE):
@@ -155,7 +170,7 @@ def decode(form, blobs: list[bytes], tensor=None, reference=None, depth: int = 0
             return again(body)
         if tag == "ref" and reference is not None:
             return reference(int(body))
-        if tag in ("function", "source") and code and isinstance(body, list) and len(body) == 2:
+        if tag in ("function", "source", "partial") and code and isinstance(body, list):
             return _code(tag, body)
     raise WireError(f"not a value of the grader's protocol: {str(form)[:80]}")
 

@@ -65,6 +65,29 @@ def gradient_step(image, loss_fn, learning_rate):
     return stepped.numpy(), float(loss)
 
 
+def step_loss(kind: str, target, kernel, bias, x):
+    """The losses the gradient-step exercise minimises, as a function of the image ``x``
+    (a float32 tensor, (H, W, C) or (N, H, W, C)): "quadratic" mean((x - target)^2), "tv" the
+    total variation, "push" -sum(x * sign(target - 0.5)), "style" the mean squared difference
+    of Gram matrices of ReLU(conv(x, kernel) + bias) and of the same features of ``target``.
+    The checks bind every argument but ``x`` (``functools.partial``), so the same function
+    runs in the grader and, sent by name, in a graded kernel."""
+    tf = _tf()
+    target = tf.constant(target)
+    if kind == "quadratic":
+        return tf.reduce_mean(tf.square(x - target))
+    if kind == "tv":
+        return tf.reduce_sum(tf.image.total_variation(x))
+    if kind == "push":
+        return -tf.reduce_sum(x * tf.sign(target - 0.5))
+
+    def features(images):
+        images = images if len(images.shape) == 4 else images[None]
+        return tf.nn.relu(tf.nn.conv2d(images, tf.constant(kernel), 1, "SAME") + tf.constant(bias))
+
+    return tf.reduce_mean(tf.square(gram_matrix(features(x)) - gram_matrix(features(target))))
+
+
 def rgb_to_lab(rgb) -> np.ndarray:
     """scikit-image's sRGB (D65) -> CIELAB, float64."""
     from skimage import color
