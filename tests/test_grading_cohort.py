@@ -183,10 +183,13 @@ def tamper_cases(release, checks: str) -> dict:
                         0.0, ["test_scale: CheckFailure"], False),
         "tamper_builtins": ({nb: build(release, CORRECT, extra_after={"setup": [
             "import builtins\nbuiltins.round = lambda *a: 0"]})}, 3.0, [], False),
-        # the checks and the references are out of the kernel's sight: the attempt is recorded
+        # the checks are out of the kernel's sight (the attempt is recorded); the references
+        # are public code, and importing them changes nothing
+        "imports_checks": ({nb: build(release, CORRECT, extra_after={"setup": [
+            "try:\n    from autograder.checks import pooling as checks\nexcept Exception:\n"
+            "    checks = None"]})}, 3.0, ["read refused", "autograder/checks"], False),
         "imports_reference": ({nb: build(release, CORRECT, extra_after={"setup": [
-            "try:\n    from autograder.reference import pooling as ref\nexcept Exception:\n"
-            "    ref = None"]})}, 3.0, ["read refused", "autograder/reference"], False),
+            "from autograder.reference import pooling as ref"]})}, 3.0, [], False),
         "runtime_tamper": ({nb: build(release, CORRECT, extra_after={"setup": [
             "t = getattr(np, 'testing')\nexec('t.assert_' + 'allclose = print')"]})}, 3.0, [], False),
         "tamper_late": ({nb: build(release, CORRECT, extra_after={"test_add_arrays": [
@@ -391,7 +394,7 @@ def test_without_namespaces_the_audit_hook_still_guards(graded, tmp_path, gradin
     """The portable sandbox (macOS, containers without user namespaces): audit hook only."""
     _cohort, _subs, release, cases, _summary = graded
     submissions = tmp_path / "subs"
-    chosen = ("correct", "kills_launcher", "reads_solutions", "writes_outside", "imports_reference",
+    chosen = ("correct", "kills_launcher", "reads_solutions", "writes_outside", "imports_checks",
               "forged_agent")
     for student in chosen:
         write_submission(submissions, student, cases[student][0])
