@@ -28,6 +28,19 @@ import numpy as np
 from autograder import core
 from autograder.reference import introspection as reference
 
+# graded test cells run these checks in the grading worker, out of the student's reach, except
+# the exercises that build, take or train Keras models (they cannot cross to the worker as plain
+# data): those still run in the kernel, under the integrity guard
+CHECKS_RUN_IN = "worker"
+CHECKED_IN_KERNEL = (
+    "test_saliency_map",
+    "test_occlusion_map",
+    "test_class_activation_map",
+    "test_grad_cam",
+    "test_integrated_gradients",
+    "test_fooling_image",
+)
+
 FLOAT32 = np.float32
 LIME_TOL = core.Tolerance(1e-6, 1e-8)
 COMPLETENESS_RTOL = 1e-3
@@ -44,7 +57,7 @@ def _keras():
 def _randomise(model, seed: int, scale: float = 1.0):
     """Seeded random weights scaled by 1/sqrt(fan_in) (biases too): the checks never use
     Keras' global random state, so they do not change the student's."""
-    rng = np.random.default_rng(seed)
+    rng = core.rng(seed)
     values = []
     for weight in model.weights:
         shape = tuple(weight.shape)
@@ -204,7 +217,7 @@ class SaliencyCase:
         return conv_model(self.shape, self.n_classes, self.seed, scale=scale)
 
     def images(self):
-        return _images(np.random.default_rng(self.seed + 1), self.batch, self.shape)
+        return _images(core.rng(self.seed + 1), self.batch, self.shape)
 
 
 def _saliency_variants(model, images, class_index) -> dict:
@@ -244,7 +257,7 @@ def check_saliency_case(saliency_map, case: SaliencyCase) -> None:
 def _saliency_bad_cases() -> list[BadCase]:
     def args(shape, class_index, batch=True):
         model = conv_model((6, 6, 3), 4, 90)
-        images = _images(np.random.default_rng(0), 2, (6, 6, 3))
+        images = _images(core.rng(0), 2, (6, 6, 3))
         return (model, images if batch else images[0], class_index), {}
 
     return [
@@ -312,7 +325,7 @@ class OcclusionCase:
         return conv_model(self.shape, 3, self.seed)
 
     def image(self):
-        return _images(np.random.default_rng(self.seed + 1), 1, self.shape)[0]
+        return _images(core.rng(self.seed + 1), 1, self.shape)[0]
 
 
 def _occlusion_hint(case: OcclusionCase) -> str:
@@ -351,7 +364,7 @@ def check_occlusion_case(occlusion_map, case: OcclusionCase) -> None:
 def _occlusion_bad_cases() -> list[BadCase]:
     def args(shape=(6, 8, 3), class_index=0, patch=2, stride=2, batch=False):
         model = conv_model((6, 8, 3), 3, 91)
-        image = _images(np.random.default_rng(0), 1, shape)
+        image = _images(core.rng(0), 1, shape)
         return (model, image if batch else image[0], class_index, patch, stride), {}
 
     return [
@@ -432,7 +445,7 @@ class CamCase:
     def image(self):
         if self.kind == "lite0":
             return lite0_image()
-        return _images(np.random.default_rng(self.seed + 1), 1, self.shape)[0]
+        return _images(core.rng(self.seed + 1), 1, self.shape)[0]
 
 
 def check_cam_case(class_activation_map, case: CamCase) -> None:
@@ -463,10 +476,10 @@ def _cam_bad_cases() -> list[BadCase]:
         keras = _keras()
         model = keras.Sequential([keras.Input((6, 6, 3)), keras.layers.Conv2D(4, 3),
                                   keras.layers.Flatten(), keras.layers.Dense(3)])
-        return (_randomise(model, 3), _images(np.random.default_rng(0), 1, (6, 6, 3))[0], 0), {}
+        return (_randomise(model, 3), _images(core.rng(0), 1, (6, 6, 3))[0], 0), {}
 
     def out_of_range():
-        return (conv_model((6, 6, 3), 5, 92), _images(np.random.default_rng(0), 1, (6, 6, 3))[0], 5), {}
+        return (conv_model((6, 6, 3), 5, 92), _images(core.rng(0), 1, (6, 6, 3))[0], 5), {}
 
     return [
         BadCase("a model with Flatten instead of GlobalAveragePooling2D", no_gap,
@@ -525,7 +538,7 @@ class GradCamCase:
     def image(self):
         if self.kind.startswith("lite0"):
             return lite0_image()
-        return _images(np.random.default_rng(self.seed + 1), 1, self.shape)[0]
+        return _images(core.rng(self.seed + 1), 1, self.shape)[0]
 
 
 def _grad_cam_variants(model, image, case) -> dict:
@@ -572,7 +585,7 @@ def check_grad_cam_case(grad_cam, case: GradCamCase) -> None:
 def _grad_cam_bad_cases() -> list[BadCase]:
     def args(layer_name="last_conv", class_index=0):
         model = conv_model((6, 6, 3), 4, 93)
-        return (model, _images(np.random.default_rng(0), 1, (6, 6, 3))[0], layer_name, class_index), {}
+        return (model, _images(core.rng(0), 1, (6, 6, 3))[0], layer_name, class_index), {}
 
     return [
         BadCase("layer_name='no_such_layer'", lambda: args("no_such_layer"),
@@ -639,7 +652,7 @@ class IgCase:
         return conv_model(self.shape, 3, self.seed, activation=activation)
 
     def arguments(self):
-        rng = np.random.default_rng(self.seed + 1)
+        rng = core.rng(self.seed + 1)
         image = _images(rng, 1, self.shape)[0]
         baseline = {"zeros": 0.0, "constant": 0.5,
                     "image": _images(rng, 1, self.shape, 0.0, 0.3)[0]}[self.baseline]
@@ -684,7 +697,7 @@ def check_ig_case(integrated_gradients, case: IgCase) -> None:
 def _ig_bad_cases() -> list[BadCase]:
     def args(steps=8, baseline=0.0, class_index=0):
         model = conv_model((6, 6, 3), 3, 94)
-        return (model, _images(np.random.default_rng(0), 1, (6, 6, 3))[0], class_index), {
+        return (model, _images(core.rng(0), 1, (6, 6, 3))[0], class_index), {
             "baseline": baseline, "steps": steps}
 
     return [
@@ -744,7 +757,7 @@ class LimeCase:
                 f"{self.kernel_width}, ridge={self.ridge})")
 
     def arguments(self):
-        rng = np.random.default_rng(self.seed)
+        rng = core.rng(self.seed)
         masks = rng.integers(0, 2, (self.samples, self.segments)).astype(np.int64)
         if self.extremes:
             masks[0], masks[1] = 1, 0
@@ -782,7 +795,7 @@ def check_lime_case(lime_weights, case: LimeCase) -> None:
 
 def _lime_bad_cases() -> list[BadCase]:
     def args(masks=None, scores=None, **kwargs):
-        rng = np.random.default_rng(0)
+        rng = core.rng(0)
         masks = rng.integers(0, 2, (20, 4)) if masks is None else masks
         scores = rng.normal(size=len(masks)) if scores is None else scores
         return (masks, scores), kwargs
@@ -863,7 +876,7 @@ class FoolCase:
     def arguments(self):
         builder = linear_model if self.kind == "linear" else flat_conv_model
         model = builder(self.shape, 5, self.seed)
-        image = _images(np.random.default_rng(self.seed + 1), 1, self.shape, 0.1, 0.9)[0]
+        image = _images(core.rng(self.seed + 1), 1, self.shape, 0.1, 0.9)[0]
         order = np.argsort(reference.logits_of(model, image[None])[0])[::-1]
         target = {"runner-up": order[1], "last": order[-1], "already": order[0]}[self.target]
         return model, image, int(target)
@@ -909,7 +922,7 @@ def check_fool_case(fooling_image, case: FoolCase) -> None:
 def _fool_bad_cases() -> list[BadCase]:
     def args(image_scale=1.0, target=1, **kwargs):
         model = conv_model((6, 6, 3), 5, 95)
-        image = _images(np.random.default_rng(0), 1, (6, 6, 3))[0] * image_scale
+        image = _images(core.rng(0), 1, (6, 6, 3))[0] * image_scale
         return (model, image, target), kwargs
 
     return [

@@ -28,6 +28,17 @@ import numpy as np
 from autograder import core
 from autograder.reference import transfer_learning as reference
 
+# graded test cells run these checks in the grading worker, out of the student's reach, except
+# the exercises that build, take or train Keras models (they cannot cross to the worker as plain
+# data): those still run in the kernel, under the integrity guard
+CHECKS_RUN_IN = "worker"
+CHECKED_IN_KERNEL = (
+    "test_add_classifier",
+    "test_set_strategy",
+    "test_extract_features",
+    "test_fine_tune",
+)
+
 FLOAT32 = np.float32
 BadCase = core.BadCase
 STEP_SLACK = 1.05  # Adam's first step is at most lr; 5% for float32 rounding of the update
@@ -48,7 +59,7 @@ def _tolerance() -> core.Tolerance:
 def _randomise(model, seed: int):
     """Seeded weights: kernels ~ N(0, 1/fan_in), BatchNorm gamma ~ 1, beta ~ 0.1, moving
     mean ~ 0.2 and moving variance in [0.5, 2] (so inference differs from training mode)."""
-    rng = np.random.default_rng(seed)
+    rng = core.rng(seed)
     values = []
     for weight in model.weights:
         shape, name = tuple(weight.shape), weight.path.rsplit("/", 1)[-1]
@@ -125,13 +136,13 @@ def toy_model(seed: int, n_classes: int = 4, nested: bool = False, small: bool =
 
 
 def batch(seed: int, n: int = 8, shape=BASE_SHAPE, n_classes: int = 4):
-    rng = np.random.default_rng(seed)
+    rng = core.rng(seed)
     images = rng.standard_normal((n, *shape)).astype(FLOAT32)
     return images, (np.arange(n) % n_classes).astype(np.int64)
 
 
 def uint8_images(seed: int, shape) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, 256, shape).astype(np.uint8)
+    return core.rng(seed).integers(0, 256, shape).astype(np.uint8)
 
 
 def _snapshot(model) -> dict[int, np.ndarray]:
@@ -278,7 +289,7 @@ def check_classifier_case(add_classifier, case: ClassifierCase) -> None:
             f"{case!r}: the new classifier should add exactly a kernel {expected[0]} and a bias "
             f"{expected[1]} ({channels * case.n_classes + case.n_classes} parameters) to the base; "
             f"it adds weights of shapes {got}.{hint}")
-    rng = np.random.default_rng(case.seed + 7)
+    rng = core.rng(case.seed + 7)
     kernel = next(v for v in new if len(v.shape) == 2)
     bias = next(v for v in new if len(v.shape) == 1)
     kernel.assign(rng.standard_normal(tuple(kernel.shape)).astype(FLOAT32))
@@ -607,7 +618,7 @@ class SubsetCase:
 
 
 def _random_labels(seed: int, n: int, classes) -> tuple:
-    return tuple(int(c) for c in np.random.default_rng(seed).choice(classes, n))
+    return tuple(int(c) for c in core.rng(seed).choice(classes, n))
 
 
 @core.quiet
