@@ -9,6 +9,7 @@ import io
 import socket
 import struct
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -258,13 +259,33 @@ def test_the_grading_secret_is_made_once_private_and_salts_each_chapter(tmp_path
     assert len(first) == 32 and first == salt("convolution") != salt("pooling")
     monkeypatch.setenv(runner.SECRET_ENV, "another")
     assert salt("convolution") != first
-    assert salt("generative") == ""  # checks in the kernel: student code could read a salt
+    kernel = runner.Cohort(chapter="convolution", workspace=tmp_path, source_root=tmp_path,
+                           namespaces=False, checks="kernel")
+    assert kernel.case_salt() == ""  # checks in the kernel: student code could read a salt
 
 
-def test_where_each_chapter_runs_its_checks():
-    assert runner.checks_location("convolution") == runner.checks_location("pooling") == "worker"
-    assert runner.checks_location("generative") == "kernel"
+def test_where_each_chapter_runs_its_checks(tmp_path):
+    """Every chapter runs its checks in the worker; the model exercises it names stay in the
+    kernel, and each name is a test cell of its notebook (a typo would move one silently)."""
+    import json
+
+    solutions = Path(__file__).resolve().parents[1] / "solutions"
+    in_kernel = 0
+    for notebook in sorted(solutions.glob("*/*.ipynb")):
+        chapter = notebook.parent.name
+        cells = json.loads(notebook.read_text())["cells"]
+        ids = {c["metadata"]["nbgrader"]["grade_id"] for c in cells
+               if c["metadata"].get("nbgrader", {}).get("grade") and not c["metadata"]["nbgrader"].get("solution")}
+        assert runner.checks_location(chapter) == "worker", chapter
+        assert set(runner.kernel_cells(chapter)) <= ids, chapter
+        in_kernel += len(runner.kernel_cells(chapter))
+    assert in_kernel == 22  # the README counts them
     assert runner.checks_location("fixture") == "worker"  # no checks module: numpy in the cell
+    module = tmp_path / "old.py"
+    module.write_text("X = 1\n")
+    assert runner._checks_constant(module, "CHECKS_RUN_IN", "kernel") == "kernel"
+    module.write_text('CHECKED_IN_KERNEL = ("test_a", "test_b")\n')
+    assert runner._checks_constant(module, "CHECKED_IN_KERNEL", ()) == ("test_a", "test_b")
     with pytest.raises(ValueError, match="worker"):
         runner.Cohort(chapter="fixture", workspace=None, source_root=None, namespaces=False,
                       checks="elsewhere")
