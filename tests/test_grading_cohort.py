@@ -431,3 +431,35 @@ def test_checks_left_in_the_kernel_are_watched_by_the_integrity_guard(graded, tm
         assert record["score"] == pytest.approx(score, abs=1e-6), (student, record["reasons"])
         assert all(r in " | ".join(record["reasons"]) for r in reasons), (student, record["reasons"])
         assert bool(record["integrity"]) == flagged, student
+
+
+def test_a_chapter_with_checks_in_both_places_guards_each_where_it_runs(graded, tmp_path,
+                                                                       grading_template):
+    """A chapter whose model exercises still run their checks in the kernel (here ``test_scale``)
+    and the others in the worker: tampering after the worker's exercise zeroes and flags the
+    kernel's, and an attack on the agent costs the worker's."""
+    _cohort, _subs, release, cases, _summary = graded
+    nb = "fixture.ipynb"
+    chosen = {
+        "correct": (cases["correct"][0], 3.0, [], False),
+        "tamper_late": (tamper_cases(release, "kernel")["tamper_late"][0], 1.0, ["IntegrityError"], True),
+        "never_fail_cells": (cases["never_fail_cells"][0], 0.0, ["did not run the grader's agent",
+                                                                 "IntegrityError"], True),
+        # the replaced agent loses the worker's exercise; the static scan of the grader's
+        # machinery, which guards the kernel's exercise, sees the tampering
+        "garbage_agent": ({nb: build(release, CORRECT, extra_after={"setup": [GARBAGE_AGENT]})},
+                          0.0, ["test_add_arrays: KernelGone", "test_scale: IntegrityError"], True),
+    }
+    submissions = tmp_path / "subs"
+    for student, (files, *_rest) in chosen.items():
+        write_submission(submissions, student, files)
+    grading_template(SOURCE_ROOT, "fixture", tmp_path / "ws")
+    cohort = runner.Cohort(chapter="fixture", workspace=tmp_path / "ws", source_root=SOURCE_ROOT,
+                           workers=2, progress=False, checks="worker", kernel_cells=["test_scale"],
+                           limits=runner.Limits(cell_timeout=8, submission_timeout=90))
+    records = _records(runner.grade_cohort(cohort, submissions))
+    for student, (_files, score, reasons, flagged) in chosen.items():
+        record = records[student]
+        assert record["score"] == pytest.approx(score, abs=1e-6), (student, record["reasons"])
+        assert all(r in " | ".join(record["reasons"]) for r in reasons), (student, record["reasons"])
+        assert bool(record["integrity"]) == flagged, student

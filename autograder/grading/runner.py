@@ -51,12 +51,15 @@ class Cohort:
     namespaces: bool | None = None
     progress: bool = True
     checks: str | None = None  # "worker" or "kernel"; by default the chapter's (checks_location)
+    kernel_cells: list[str] | None = None  # with "worker": cells checked in the kernel anyway
 
     def __post_init__(self):
         self.limits = self.limits or Limits()
         self.checks = self.checks or checks_location(self.chapter)
         if self.checks not in ("worker", "kernel"):
             raise ValueError(f"checks must run in the 'worker' or the 'kernel', not {self.checks!r}")
+        if self.kernel_cells is None:
+            self.kernel_cells = kernel_cells(self.chapter) if self.checks == "worker" else []
         # asked for none (--no-namespaces); on a cluster, each worker otherwise uses its own
         self.namespaces_off = self.namespaces is False
         if self.namespaces is None:
@@ -259,9 +262,9 @@ def _job(part: _Intake, sub: intake.Submission, hidden: list[str], out_dir: Path
         "hidden_roots": hidden, "namespaces": cohort.namespaces,
         "preload": _preload(cohort.chapter),
         "checks": cohort.checks,
-        "kernel_cells": kernel_cells(cohort.chapter) if cohort.checks == "worker" else [],
+        "kernel_cells": cohort.kernel_cells,
         "kernel_imports": [f"autograder.checks.{cohort.chapter}"]
-        if cohort.checks == "kernel" or kernel_cells(cohort.chapter) else [],
+        if cohort.checks == "kernel" or cohort.kernel_cells else [],
     }
 
 
