@@ -183,6 +183,12 @@ def test_student_exceptions_keep_their_builtin_class(kernel):
                          "'1-D input')\ncore.call_student(stub, 1)")
     assert outputs[-1]["ename"] == "CheckFailure" and "stub is not implemented" in outputs[-1]["evalue"]
     assert kernel.run("undefined_name(1)")[0]["ename"] == "NameError"
+    error = checker.student_exception({"type": "InvalidArgumentError", "message": "bad shape"})
+    assert isinstance(error, checker.StudentError) and type(error).__name__ == "InvalidArgumentError"
+    assert isinstance(checker.student_exception({"type": "ValueError", "builtin": True}), ValueError)
+    # a student's AssertionError is not the grader's CheckFailure (an AssertionError)
+    assert not isinstance(checker.student_exception({"type": "AssertionError", "builtin": True}),
+                          AssertionError)
 
 
 def test_measurements_are_made_where_the_student_code_runs(kernel):

@@ -34,7 +34,8 @@ from . import wire
 # a test cell's usual aliases mean the grader's modules, whatever the kernel binds to them
 ALIASES = {"np": "numpy", "tf": "tensorflow", "keras": "keras", "math": "math"}
 LAST_EVENTS: list[str] = []  # the kernel's refused operations, as its agent last reported them
-MAX_SOCKET_PATH = 100  # AF_UNIX paths: 108 bytes on Linux, 104 on macOS
+MAX_SOCKET_PATH = 100
+HELLO_SECONDS = 10  # AF_UNIX paths: 108 bytes on Linux, 104 on macOS
 
 
 class StudentError(Exception):
@@ -98,7 +99,8 @@ def student_exception(error: dict) -> Exception:
     if isinstance(cls, type) and issubclass(cls, Exception) and not issubclass(cls, AssertionError):
         with contextlib.suppress(Exception):
             return cls(message)
-    return StudentError(f"{kind}: {message}")
+    name = kind if kind.isidentifier() else "StudentError"
+    return type(name, (StudentError,), {})(message)  # named as in the kernel, for the messages
 
 
 def _refer(value) -> int:
@@ -204,6 +206,16 @@ class _ThreadOutput(io.TextIOBase):
     def flush(self):
         self.inner.flush()
 
+    @property
+    def encoding(self):
+        return getattr(self.inner, "encoding", "utf-8")
+
+    def fileno(self) -> int:
+        return self.inner.fileno()
+
+    def isatty(self) -> bool:
+        return False
+
 
 def _capture() -> tuple[_ThreadOutput, _ThreadOutput]:
     if not isinstance(sys.stdout, _ThreadOutput):
@@ -269,12 +281,13 @@ def _accept(listener: socket.socket, token: str, finished: threading.Event) -> s
             connection, _ = listener.accept()
         except TimeoutError:
             continue
-        connection.settimeout(None)
+        connection.settimeout(HELLO_SECONDS)  # a connection that never says hello is dropped
         try:
             hello, _blobs = wire.receive(connection, limit=1 << 20)
         except (OSError, wire.WireError):
             connection.close()
             continue
+        connection.settimeout(None)
         if hello.get("hello") == token:
             events = hello.get("events")
             if isinstance(events, list):
@@ -341,8 +354,9 @@ def _close(report: dict, listener: socket.socket, path: str, thread: threading.T
         if "connection" not in report:
             break
         time.sleep(0.01)
-    with contextlib.suppress(OSError):
-        report.get("connection") and report["connection"].close()
+    if "connection" in report:
+        with contextlib.suppress(OSError):
+            report["connection"].close()
     listener.close()
     with contextlib.suppress(OSError):
         os.unlink(path)
