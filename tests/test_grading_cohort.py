@@ -174,6 +174,12 @@ def tamper_cases(release, checks: str) -> dict:
             "imports_reference": ({nb: build(release, CORRECT, extra_after={"setup": [
                 "try:\n    from autograder.reference import pooling as ref\nexcept Exception:\n"
                 "    ref = None"]})}, 0.0, ["reference implementations"], True),
+            # issue 16, case 7, against checks in the kernel: test cells (only those) rewritten
+            # by an input transformer; the guard's snapshot of IPython's input handling sees it
+            "rewrites_test_cells": ({nb: build(release, extra_after={"setup": [
+                "get_ipython().input_transformers_post.append(\n    lambda lines: ['3.0\\n'] if "
+                "any('score_groups' in x or 'hidden_a' in x for x in lines) else lines)"]})},
+                0.0, ["IPython's input handling was changed"], True),
         }
     return {
         "tamper_numpy": ({nb: build(release, WRONG, extra_after=tamper)}, 0.0,

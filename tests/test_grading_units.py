@@ -139,6 +139,28 @@ def test_guard_sees_a_patched_tensorflow_op():
     assert guard.compare(snapshot) == []
 
 
+def test_guard_sees_code_replaced_in_place_and_ipython_input_handling_changed():
+    from autograder import core
+
+    snapshot = guard.take_snapshot()
+    original = core.assert_close.__code__
+    core.assert_close.__code__ = (lambda *args, **kwargs: None).__code__
+    try:
+        assert "the code of autograder.core.assert_close was replaced" in guard.compare(snapshot)
+    finally:
+        core.assert_close.__code__ = original
+    assert guard.compare(snapshot) == []
+    shell = types.SimpleNamespace(input_transformers_cleanup=[], input_transformers_post=[],
+                                  ast_transformers=[], input_transformer_manager=None)
+    before = guard.input_handling(shell)
+    assert guard.input_handling_changes(before, shell) == []
+    shell.input_transformers_post.append(lambda lines: ["3.0\n"])
+    shell.run_cell = lambda *args, **kwargs: None
+    assert guard.input_handling_changes(before, shell) == [
+        "IPython's input handling was changed (input_transformers_post)",
+        "IPython's input handling was changed (methods set on the shell)"]
+
+
 def test_guard_accepts_a_lazy_module_replaced_by_the_module_it_loads(monkeypatch):
     class Lazy(types.ModuleType):
         pass

@@ -7,7 +7,8 @@
   namespaces isolate the kernel) no new programs. Every refusal is recorded as an *event*.
 * :func:`install_guard`: snapshots the objects the checks rely on (numpy's
   comparison and testing functions, core builtins, every function and class of
-  the ``autograder`` modules already imported, and those classes' methods).
+  the ``autograder`` modules already imported, those classes' methods, and their
+  functions' code objects) and how IPython transforms a cell's code.
   The worker injects a call to ``verify`` before and after every graded test
   cell; it publishes what changed, signed with an HMAC key only the worker and
   this module know, so a replaced guard cannot forge a clean verdict.
@@ -157,7 +158,56 @@ def take_snapshot() -> dict:
             for attr, value in list(watched[name][1].items()):
                 if isinstance(value, type) and value.__module__ == name:
                     watched[f"{name}.{attr}"] = (value, _class_snapshot(value))
+    watched[CODE_KEY] = (None, _code_snapshot(watched))
     return watched
+
+
+CODE_KEY = "functions' code"  # snapshot entry: the code of the grader's functions
+
+
+def _code_snapshot(watched: dict) -> dict:
+    """The code, defaults and keyword defaults of every function of the grader's modules and
+    classes: replacing a function's ``__code__`` in place keeps the function's identity."""
+    codes = {}
+    for name, (_owner, attributes) in list(watched.items()):
+        if name.startswith("autograder"):
+            for attr, value in attributes.items():
+                function = getattr(value, "__func__", value)
+                if isinstance(function, types.FunctionType):
+                    codes[f"{name}.{attr}"] = (function, function.__code__, function.__defaults__,
+                                               function.__kwdefaults__)
+    return codes
+
+
+def _code_changes(codes: dict) -> list[str]:
+    return [f"the code of {name} was replaced" for name, (function, *parts) in codes.items()
+            if [function.__code__, function.__defaults__, function.__kwdefaults__] != parts]
+
+
+INPUT_HANDLERS = ("run_cell", "run_cell_async", "transform_cell", "transform_ast",
+                  "run_ast_nodes", "run_code", "should_run_async", "ex", "ev")
+
+
+def input_handling(shell) -> dict:
+    """What IPython does to a cell's code before running it: the transformer lists, the input
+    transformer manager, and methods set on the shell itself (a test cell can be rewritten there)."""
+    manager = getattr(shell, "input_transformer_manager", None)
+    return {
+        "input_transformers_cleanup": tuple(getattr(shell, "input_transformers_cleanup", ())),
+        "input_transformers_post": tuple(getattr(shell, "input_transformers_post", ())),
+        "ast_transformers": tuple(getattr(shell, "ast_transformers", ())),
+        "input_transformer_manager": manager,
+        "the input transformer manager's lists": tuple(
+            tuple(getattr(manager, name, ())) for name in
+            ("cleanup_transforms", "line_transforms", "token_transformers")),
+        "methods set on the shell": tuple(sorted(n for n in INPUT_HANDLERS if n in vars(shell))),
+    }
+
+
+def input_handling_changes(before: dict, shell) -> list[str]:
+    now = input_handling(shell)
+    return [f"IPython's input handling was changed ({name})" for name, value in before.items()
+            if now[name] != value]
 
 
 def extend_snapshot(watched: dict) -> None:
@@ -173,6 +223,9 @@ def compare(snapshot: dict) -> list[str]:
     """What differs from the snapshot, as readable lines."""
     changes = []
     for name, (owner, attributes) in snapshot.items():
+        if name == CODE_KEY:
+            changes += _code_changes(attributes)
+            continue
         if isinstance(owner, types.ModuleType):
             now_module = sys.modules.get(name) if name in sys.modules else _resolve(name)
             if now_module is not owner:
@@ -199,12 +252,17 @@ def sign(key: bytes, nonce: str, label: str, payload: dict) -> str:
 
 def install_guard(settings: dict) -> None:
     """Register ``_autograder_guard.verify`` (closure over the snapshot and the key)."""
+    from IPython import get_ipython
+
     snapshot = take_snapshot()
+    shell = get_ipython()
+    handling = input_handling(shell)
     key = bytes.fromhex(settings["guard_key"])
     publish = _publisher()
 
     def verify(nonce: str, label: str) -> None:
-        payload = {"changes": compare(snapshot), "events": list(_EVENTS)}
+        changes = compare(snapshot) + input_handling_changes(handling, shell)
+        payload = {"changes": changes, "events": list(_EVENTS)}
         extend_snapshot(snapshot)  # TensorFlow first imported by a check: watch it from now on
         payload["signature"] = sign(key, nonce, label, {k: payload[k] for k in ("changes", "events")})
         publish({GUARD_MIME: payload}, {})
