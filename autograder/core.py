@@ -338,6 +338,21 @@ def global_replaced(function, name: str, replacement):
         namespace[name] = saved
 
 
+def is_instance(value, class_path: str) -> bool:
+    """``isinstance(value, cls)`` for the class at ``class_path`` (``"keras.Model"``), asked
+    where ``value`` lives (an object of a graded kernel stays there)."""
+    remote = getattr(value, "__remote_isinstance__", None)
+    if remote is not None:
+        return bool(remote(class_path))
+    module, _, name = class_path.rpartition(".")
+    return isinstance(value, getattr(importlib.import_module(module), name))
+
+
+def type_name(value) -> str:
+    """The name of ``value``'s class, for a message (a graded kernel's object: its class there)."""
+    return getattr(value, "__remote_type__", None) or type(value).__name__
+
+
 def public_case(check, function, case) -> None:
     """Run one case of a public check; a failure names the case, as the hidden checks' groups
     do (:class:`CaseGroup`). Withheld points (:class:`UsesTensorFlow`) pass through unchanged."""

@@ -57,7 +57,7 @@ def test_grader_functions_cross_to_the_kernel_only_and_only_from_the_references(
     from autograder.reference import detection_segmentation as reference
 
     blobs: list[bytes] = []
-    forms = wire.encode([GRADER_IOU, reference.iou], blobs)
+    forms = wire.encode([GRADER_IOU, reference.iou], blobs, grader=True)
     with pytest.raises(wire.WireError):  # the worker's side: never code from a kernel
         wire.decode(forms, blobs)
     iou, ref_iou = wire.decode(forms, blobs, code=True)
@@ -74,13 +74,13 @@ def test_a_partial_of_a_reference_crosses_with_its_plain_data_arguments():
 
     loss = functools.partial(reference.step_loss, "quadratic", np.full((2, 2, 1), 0.5, np.float32), None, None)
     blobs: list[bytes] = []
-    form = wire.encode(loss, blobs)
+    form = wire.encode(loss, blobs, grader=True)
     assert "partial" in form
     again = wire.decode(form, blobs, code=True)
     assert again.func is reference.step_loss and again.args[0] == "quadratic"
     assert float(again(np.zeros((2, 2, 1), np.float32))) == pytest.approx(0.25)
     with pytest.raises(wire.Unsendable):  # a partial of anything else is not plain data
-        wire.encode(functools.partial(print, 1), [])
+        wire.encode(functools.partial(print, 1), [], grader=True)
 
 
 def test_a_message_over_the_limit_or_cut_short_is_refused():
@@ -285,7 +285,7 @@ def test_where_each_chapter_runs_its_checks(tmp_path):
         assert runner.checks_location(chapter) == "worker", chapter
         assert set(runner.kernel_cells(chapter)) <= ids, chapter
         in_kernel += len(runner.kernel_cells(chapter))
-    assert in_kernel == 22  # the README counts them
+    assert in_kernel == 20  # the README counts them
     assert runner.checks_location("fixture") == "worker"  # no checks module: numpy in the cell
     module = tmp_path / "old.py"
     module.write_text("X = 1\n")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import importlib
 import io
 import socket
 import sys
@@ -51,6 +52,9 @@ class _Session:
         target = self.reference(int(request.get("ref", -1)))
         if op in ("replace", "restore"):
             return self._replace(op, target, str(request.get("name")), args)
+        if op == "isinstance":
+            module, _, name = str(request.get("name")).rpartition(".")
+            return self._value(lambda: isinstance(target, getattr(importlib.import_module(module), name)))
         if op == "getattr":
             return self._value(lambda: getattr(target, str(request.get("name"))))
         if op == "call":

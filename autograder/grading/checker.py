@@ -70,9 +70,10 @@ class KernelLink:
             raise student_exception(answer["error"])
         if "value" not in answer:
             raise KernelGone("the kernel answered out of the grader's protocol")
+        kind = str(answer.get("type", "")).rsplit(".", 1)[-1]
         try:
             return wire.decode(answer["value"], blobs, _tensor,
-                               lambda number: RemoteObject(self, number, name))
+                               lambda number: RemoteObject(self, number, name, kind))
         except wire.WireError as error:
             raise KernelGone(f"the kernel answered out of the grader's protocol ({error})") from None
 
@@ -112,20 +113,30 @@ def _refer(value) -> int:
 class RemoteObject:
     """A student object that stays in the kernel; calling it calls it there."""
 
-    def __init__(self, link: KernelLink, number: int, name: str = ""):
-        self.__dict__.update(_link=link, _number=number, _name=name)
+    def __init__(self, link: KernelLink, number: int, name: str = "", kind: str = ""):
+        self.__dict__.update(_link=link, _number=number, _name=name, _kind=kind)
 
     @property
     def __name__(self) -> str:
         return self.__dict__["_name"] or "the function"
+
+    @property
+    def __remote_type__(self) -> str:
+        return self.__dict__["_kind"] or "object"
+
+    def __remote_isinstance__(self, class_path: str) -> bool:
+        link = self.__dict__["_link"]
+        answer, out = link.exchange({"op": "isinstance", "ref": self.__dict__["_number"],
+                                     "name": class_path})
+        return link.value(answer, out, class_path) is True
 
     def __remote_call__(self, args, kwargs, measure=None, options=None):
         """Call in the kernel; with ``measure`` (see :func:`autograder.core.measured_call`)
         return ``(result, measurement)``."""
         blobs: list[bytes] = []
         header = {"op": "call", "ref": self.__dict__["_number"], "measure": measure,
-                  "args": wire.encode(list(args), blobs, _refer),
-                  "kwargs": wire.encode(dict(kwargs), blobs, _refer)}
+                  "args": wire.encode(list(args), blobs, _refer, grader=True),
+                  "kwargs": wire.encode(dict(kwargs), blobs, _refer, grader=True)}
         options = options or {}
         if "packages" in options:
             header["packages"] = list(options["packages"])
@@ -133,7 +144,7 @@ class RemoteObject:
             wrt = options["wrt"]
             header["wrt"] = wrt if isinstance(wrt, int) else [int(step) for step in wrt]
             weights = options.get("weights")
-            header["weights"] = None if weights is None else wire.encode(weights, blobs)
+            header["weights"] = None if weights is None else wire.encode(weights, blobs, grader=True)
         link = self.__dict__["_link"]
         answer, out = link.exchange(header, blobs)
         return link.value(answer, out, self.__name__)
@@ -147,7 +158,8 @@ class RemoteObject:
         def ask(op: str):
             blobs: list[bytes] = []
             header = {"op": op, "ref": number, "name": name,
-                      "args": wire.encode([replacement] if op == "replace" else [], blobs, _refer)}
+                      "args": wire.encode([replacement] if op == "replace" else [], blobs, _refer,
+                                          grader=True)}
             answer, out = link.exchange(header, blobs)
             return link.value(answer, out, name)
 

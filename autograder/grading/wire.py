@@ -7,14 +7,16 @@ A message is one JSON header and numpy arrays saved with ``allow_pickle=False``:
 Values are tagged in the header: JSON's own ``None``, booleans, numbers and strings, and
 ``{"list": [...]}``, ``{"tuple": [...]}``, ``{"dict": [[key, value], ...]}``, ``{"array": i}``
 (a numpy array), ``{"scalar": i}`` (a numpy scalar), ``{"tensor": i}`` (a TensorFlow tensor,
-sent as its values), ``{"bytes": s}`` and ``{"ref": id}`` (an object that stays on the side that
-made it: the other side holds only its number). From the worker to the kernel only, a grader's
-function travels as ``{"function": [module, name]}`` (a reference implementation, imported
-there) or ``{"source": [code, name]}`` (a function with ``__wire_source__``, numpy only), or
-``{"partial": ...}`` (a ``functools.partial`` of one of those, its arguments plain data). Anything else cannot be sent
-(:class:`Unsendable`); the kernel then keeps it and sends a reference. Decoding never runs
-code: it builds containers, numbers, strings and arrays, and asks the caller what a tensor or a
-reference becomes.
+sent as its values; a ``TensorShape`` goes as a tuple), ``{"bytes": s}`` and ``{"ref": id}``
+(an object that stays on the side that made it: the other side holds only its number).
+
+From the worker to the kernel only, a grader's function travels as ``{"function": [module,
+name]}`` (a reference implementation, imported there), ``{"source": [code, name]}`` (a
+function with ``__wire_source__``, numpy only) or ``{"partial": ...}`` (a ``functools.partial``
+of one of those, its arguments plain data), and a grader's Keras model as ``{"keras_model":
+[architecture JSON, weights]}``. Anything else cannot be sent (:class:`Unsendable`); the kernel
+keeps it and sends a reference. The worker's decoding never runs code: it builds containers,
+numbers, strings and arrays, and asks the caller what a tensor or a reference becomes.
 """
 
 from __future__ import annotations
@@ -54,9 +56,10 @@ def _tensor_values(value):
     return None
 
 
-def encode(value, blobs: list[bytes], refer=None, depth: int = 0):
+def encode(value, blobs: list[bytes], refer=None, depth: int = 0, grader: bool = False):
     """The header form of ``value``; arrays are appended to ``blobs``. ``refer(obj)`` returns
-    a reference number for a value that is not plain data (or raises :class:`Unsendable`)."""
+    a reference number for a value that is not plain data (or raises :class:`Unsendable`).
+    ``grader``: the worker's side, whose functions and Keras models may go to the kernel."""
     if depth > MAX_DEPTH:
         raise Unsendable("nested more than 32 levels deep")
     if value is None or isinstance(value, (bool, str)):
@@ -67,25 +70,38 @@ def encode(value, blobs: list[bytes], refer=None, depth: int = 0):
         return {"float": repr(float(value))} if not math.isfinite(value) else float(value)
     if isinstance(value, (list, tuple)):
         tag = "tuple" if isinstance(value, tuple) else "list"
-        return {tag: [encode(item, blobs, refer, depth + 1) for item in value]}
+        return {tag: [encode(item, blobs, refer, depth + 1, grader) for item in value]}
     if isinstance(value, dict):
-        return {"dict": [[encode(k, blobs, refer, depth + 1), encode(v, blobs, refer, depth + 1)]
-                         for k, v in value.items()]}
+        return {"dict": [[encode(k, blobs, refer, depth + 1, grader),
+                          encode(v, blobs, refer, depth + 1, grader)] for k, v in value.items()]}
     if isinstance(value, bytes):
         return {"bytes": value.hex()}
     if isinstance(value, (np.ndarray, np.generic)):
         array = np.asarray(value)
         tag = "array" if isinstance(value, np.ndarray) else "scalar"
         return {tag: _add_array(array, blobs, refer, value)}
-    code = _code_form(value)
-    if code is not None:
-        return code
+    if grader:
+        form = _code_form(value) or _keras_model_form(value, blobs)
+        if form is not None:
+            return form
+    if (type(value).__name__ == "TensorShape" and type(value).__module__.startswith("tensorflow")
+            and value.rank is not None):
+        return {"tuple": [encode(dim, blobs) for dim in value.as_list()]}
     values = _tensor_values(value)
     if values is not None:
         return {"tensor": _add_array(values, blobs, refer, value)}
     if refer is None:
         raise Unsendable(f"a {type(value).__name__} is not plain data")
     return {"ref": refer(value)}
+
+
+def _keras_model_form(value, blobs: list[bytes]) -> dict | None:
+    """A grader's Keras model, sent to the kernel as its architecture (JSON) and its weights."""
+    if not (type(value).__module__.startswith("keras") and hasattr(value, "to_json")
+            and hasattr(value, "get_weights")):
+        return None
+    weights = [_add_array(np.asarray(w), blobs, None, w) for w in value.get_weights()]
+    return {"keras_model": [value.to_json(), weights]}
 
 
 def _code_form(value) -> dict | None:
@@ -172,6 +188,12 @@ def decode(form, blobs: list[bytes], tensor=None, reference=None, depth: int = 0
             return reference(int(body))
         if tag in ("function", "source", "partial") and code and isinstance(body, list):
             return _code(tag, body)
+        if tag == "keras_model" and code and isinstance(body, list) and len(body) == 2:
+            import keras
+
+            model = keras.models.model_from_json(body[0])
+            model.set_weights([_load(blobs, int(index)) for index in body[1]])
+            return model
     raise WireError(f"not a value of the grader's protocol: {str(form)[:80]}")
 
 
