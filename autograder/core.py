@@ -348,6 +348,20 @@ def is_instance(value, class_path: str) -> bool:
     return isinstance(value, getattr(importlib.import_module(module), name))
 
 
+def placed_with(function, value):
+    """``value`` (a grader's Keras model, or a reference function) where ``function`` runs:
+    itself, or for a function of a graded kernel a copy made there, whose changes (a training)
+    stay there: read them back through the copy (``copy.get_weights()``)."""
+    remote = getattr(function, "__remote_place__", None)
+    return remote(value) if remote is not None else value
+
+
+def run_where(function, grader_function, *args):
+    """``grader_function(*args)`` (a reference function) run where ``function`` runs: the seed
+    of a training that the student's function does, for example."""
+    return placed_with(function, functools.partial(grader_function, *args))()
+
+
 def type_name(value) -> str:
     """The name of ``value``'s class, for a message (a graded kernel's object: its class there)."""
     return getattr(value, "__remote_type__", None) or type(value).__name__

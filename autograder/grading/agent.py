@@ -52,6 +52,8 @@ class _Session:
         target = self.reference(int(request.get("ref", -1)))
         if op in ("replace", "restore"):
             return self._replace(op, target, str(request.get("name")), args)
+        if op == "place":  # a grader's object, kept here: the worker gets its number
+            return {"value": {"ref": self.refer(args[0])}, "type": type(args[0]).__qualname__}, []
         if op == "isinstance":
             module, _, name = str(request.get("name")).rpartition(".")
             return self._value(lambda: isinstance(target, getattr(importlib.import_module(module), name)))

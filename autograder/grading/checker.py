@@ -124,6 +124,17 @@ class RemoteObject:
     def __remote_type__(self) -> str:
         return self.__dict__["_kind"] or "object"
 
+    def __remote_place__(self, value):
+        """``value`` (a grader's model or function) made in the kernel: its proxy."""
+        link = self.__dict__["_link"]
+        blobs: list[bytes] = []
+        answer, out = link.exchange({"op": "place", "ref": self.__dict__["_number"],
+                                     "args": wire.encode([value], blobs, _refer, grader=True)}, blobs)
+        placed = link.value(answer, out, getattr(value, "__name__", "") or "the grader's object")
+        if not isinstance(placed, RemoteObject):
+            raise KernelGone("the kernel answered out of the grader's protocol")
+        return placed
+
     def __remote_isinstance__(self, class_path: str) -> bool:
         link = self.__dict__["_link"]
         answer, out = link.exchange({"op": "isinstance", "ref": self.__dict__["_number"],
