@@ -29,10 +29,9 @@ from autograder import core
 from autograder.core import BadCase, CaseGroup
 from autograder.reference import generative as reference
 
-# graded test cells run these checks in the grading worker, out of the student's reach, except
-# the GAN steps' (Keras models and optimizers cannot cross to the worker as plain data)
+# graded test cells run these checks in the grading worker, out of the student's reach: the GAN
+# steps update networks and an optimizer placed in the kernel, whose weights are read back
 CHECKS_RUN_IN = "worker"
-CHECKED_IN_KERNEL = ("test_discriminator_step", "test_generator_step")
 
 FLOAT32 = np.float32
 DRAWS = 20_000
@@ -524,8 +523,12 @@ def check_step_case(step, case: StepCase) -> None:
     ref_generator, ref_discriminator = toy_gan(case.seed)
     before = {"generator": _snapshot(generator), "discriminator": _snapshot(discriminator)}
     name = f"{case.network}_step"
+    # the networks and the optimizer live where the student's step runs (copies made in a graded
+    # kernel); their weights are read back from there
+    generator, discriminator = (core.placed_with(step, model) for model in (generator, discriminator))
+    optimizer = core.placed_with(step, _optimizer(case.optimizer, case.learning_rate))
     got = _run_steps(lambda *a: core.call_student(step, *a), case, generator, discriminator,
-                     real, noise, _optimizer(case.optimizer, case.learning_rate))
+                     real, noise, optimizer)
     reference_step = getattr(reference, name)
     expected = _run_steps(reference_step, case, ref_generator, ref_discriminator, real, noise,
                           _optimizer(case.optimizer, case.learning_rate))
@@ -586,10 +589,10 @@ def _steps_lower_loss(step, network: str) -> None:
     rng = core.rng(5)
     real = rng.random((8, *IMAGE)).astype(FLOAT32)
     noise = rng.standard_normal((8, LATENT)).astype(FLOAT32)
-    generator, discriminator = toy_gan(5)
+    generator, discriminator = (core.placed_with(step, model) for model in toy_gan(5))
     case = StepCase("twenty small steps", network, steps=20, learning_rate=0.1)
     losses = _run_steps(lambda *a: core.call_student(step, *a), case, generator, discriminator, real, noise,
-                        _optimizer("sgd", 0.1))
+                        core.placed_with(step, _optimizer("sgd", 0.1)))
     losses = [float(core.as_scalar(loss, "loss")) for loss in losses]
     if not losses[-1] < losses[0]:
         raise core.CheckFailure(f"twenty small {network} steps on one fixed batch: the {network}'s loss went "

@@ -14,7 +14,7 @@ From the worker to the kernel only, a grader's function travels as ``{"function"
 name]}`` (a reference implementation, imported there), ``{"source": [code, name]}`` (a
 function with ``__wire_source__``, numpy only) or ``{"partial": ...}`` (a ``functools.partial``
 of one of those, its arguments plain data), and a grader's Keras model as ``{"keras_model":
-[architecture JSON, weights]}``. Anything else cannot be sent (:class:`Unsendable`); the kernel
+[architecture JSON, weights]}`` (an optimizer as ``{"keras_optimizer": configuration}``). Anything else cannot be sent (:class:`Unsendable`); the kernel
 keeps it and sends a reference. The worker's decoding never runs code: it builds containers,
 numbers, strings and arrays, and asks the caller what a tensor or a reference becomes.
 """
@@ -96,9 +96,16 @@ def encode(value, blobs: list[bytes], refer=None, depth: int = 0, grader: bool =
 
 
 def _keras_model_form(value, blobs: list[bytes]) -> dict | None:
-    """A grader's Keras model, sent to the kernel as its architecture (JSON) and its weights."""
-    if not (type(value).__module__.startswith("keras") and hasattr(value, "to_json")
-            and hasattr(value, "get_weights")):
+    """A grader's Keras model, sent to the kernel as its architecture (JSON) and its weights; a
+    grader's Keras optimizer as its configuration (a new one, without state, is made there)."""
+    module = type(value).__module__
+    if not module.startswith("keras"):
+        return None
+    if ".optimizers." in module and hasattr(value, "get_config"):
+        import keras
+
+        return {"keras_optimizer": json.dumps(keras.optimizers.serialize(value))}
+    if not (hasattr(value, "to_json") and hasattr(value, "get_weights")):
         return None
     weights = [_add_array(np.asarray(w), blobs, None, w) for w in value.get_weights()]
     return {"keras_model": [value.to_json(), weights]}
@@ -188,6 +195,10 @@ def decode(form, blobs: list[bytes], tensor=None, reference=None, depth: int = 0
             return reference(int(body))
         if tag in ("function", "source", "partial") and code and isinstance(body, list):
             return _code(tag, body)
+        if tag == "keras_optimizer" and code and isinstance(body, str):
+            import keras
+
+            return keras.optimizers.deserialize(json.loads(body))
         if tag == "keras_model" and code and isinstance(body, list) and len(body) == 2:
             import keras
 
