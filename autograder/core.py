@@ -384,6 +384,11 @@ def _not_implemented_message(function) -> str:
     return f"{name} is not implemented yet: replace `raise NotImplementedError()` with your code."
 
 
+def not_implemented(function) -> CheckFailure:
+    """The readable failure for a stub that still raises ``NotImplementedError``."""
+    return CheckFailure(_not_implemented_message(function))
+
+
 def call_student(function, *args, **kwargs):
     """Call student code, turning NotImplementedError into a readable failure."""
     try:

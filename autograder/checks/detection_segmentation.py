@@ -34,6 +34,7 @@ import numpy as np
 
 from autograder import core
 from autograder.core import BadCase, CaseGroup
+from autograder.reference import common
 from autograder.reference import detection_segmentation as reference
 
 # graded test cells run these checks in the grading worker, out of the student's reach: a
@@ -1274,7 +1275,7 @@ def run_training(train_segmenter) -> dict:
     keras.utils.set_random_seed(TRAINING_SEED)
     model = reference.unet((SEGMENTER_SCENES["size"],) * 2 + (3,), N_CLASSES)
     # trained where the student's function runs (a copy in a graded kernel), then scored here
-    core.run_where(train_segmenter, reference.seed_training, TRAINING_SEED)
+    core.run_where(train_segmenter, common.seed_training, TRAINING_SEED)
     placed = core.placed_with(train_segmenter, model)
     start = time.perf_counter()
     try:

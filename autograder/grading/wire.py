@@ -81,7 +81,7 @@ def encode(value, blobs: list[bytes], refer=None, depth: int = 0, grader: bool =
         tag = "array" if isinstance(value, np.ndarray) else "scalar"
         return {tag: _add_array(array, blobs, refer, value)}
     if grader:
-        form = _code_form(value) or _keras_model_form(value, blobs)
+        form = _code_form(value, blobs, refer) or _keras_model_form(value, blobs)
         if form is not None:
             return form
     if (type(value).__name__ == "TensorShape" and type(value).__module__.startswith("tensorflow")
@@ -111,18 +111,18 @@ def _keras_model_form(value, blobs: list[bytes]) -> dict | None:
     return {"keras_model": [value.to_json(), weights]}
 
 
-def _code_form(value) -> dict | None:
-    """A grader's function, sent to the kernel by name or source (never the other way)."""
+def _code_form(value, blobs: list[bytes], refer=None) -> dict | None:
+    """A grader's function, sent to the kernel by name or source (never the other way); a
+    partial of one, with its arguments (which may be the kernel's objects)."""
     source = getattr(value, "__wire_source__", None)
     if isinstance(source, str):
         return {"source": [source, value.__name__]}
     if isinstance(value, functools.partial):
-        function = _code_form(value.func)
-        if function is not None:
-            blobs: list[bytes] = []  # a partial's arguments: plain data only
-            return {"partial": [function, encode(list(value.args), blobs),
-                                encode(dict(value.keywords), blobs), [b.hex() for b in blobs]]}
-        return None
+        function = _code_form(value.func, blobs)
+        if function is None:
+            return None
+        return {"partial": [function, encode(list(value.args), blobs, refer, grader=True),
+                            encode(dict(value.keywords), blobs, refer, grader=True)]}
     module, name = getattr(value, "__module__", None) or "", getattr(value, "__qualname__", "")
     if (isinstance(value, types.FunctionType) and module.startswith(REFERENCE_PACKAGE)
             and name.isidentifier()):
@@ -131,13 +131,7 @@ def _code_form(value) -> dict | None:
 
 
 def _code(tag: str, body):
-    """The function a code form names: a reference by import name, numpy source, or a
-    ``functools.partial`` of one of those with plain-data arguments."""
-    if tag == "partial":
-        function, args, kwargs, hex_blobs = body
-        blobs = [bytes.fromhex(text) for text in hex_blobs]
-        return functools.partial(decode(function, [], code=True), *decode(args, blobs),
-                                 **decode(kwargs, blobs))
+    """The function a code form names: a reference by import name, or numpy source."""
     if tag == "function":
         module, name = body
         if not str(module).startswith(REFERENCE_PACKAGE):
@@ -193,8 +187,10 @@ def decode(form, blobs: list[bytes], tensor=None, reference=None, depth: int = 0
             return again(body)
         if tag == "ref" and reference is not None:
             return reference(int(body))
-        if tag in ("function", "source", "partial") and code and isinstance(body, list):
+        if tag in ("function", "source") and code and isinstance(body, list) and len(body) == 2:
             return _code(tag, body)
+        if tag == "partial" and code and isinstance(body, list) and len(body) == 3:
+            return functools.partial(again(body[0]), *again(body[1]), **again(body[2]))
         if tag == "keras_optimizer" and code and isinstance(body, str):
             import keras
 

@@ -175,14 +175,6 @@ def conv2d(y, kernel, stride: int, padding: str):
                         padding.upper())[0]
 
 
-def seed_training(seed: int) -> None:
-    """``keras.utils.set_random_seed(seed)``, as a reference function: the checks run it where
-    the student's training runs (a graded kernel)."""
-    import keras
-
-    keras.utils.set_random_seed(seed)
-
-
 def unet(input_shape, n_classes: int, base_filters: int = 8):
     """The grader's small U-Net (two levels down, two skip connections), softmax outputs."""
     import keras
