@@ -285,7 +285,7 @@ def test_where_each_chapter_runs_its_checks(tmp_path):
         assert runner.checks_location(chapter) == "worker", chapter
         assert set(runner.kernel_cells(chapter)) <= ids, chapter
         in_kernel += len(runner.kernel_cells(chapter))
-    assert in_kernel == 10  # the README counts them
+    assert in_kernel == 6  # the README counts them
     assert runner.checks_location("fixture") == "worker"  # no checks module: numpy in the cell
     module = tmp_path / "old.py"
     module.write_text("X = 1\n")
