@@ -240,17 +240,21 @@ def measured_call(function, args: tuple, kwargs: dict, how: str, **options):
     """``(result, measurement)`` of one call of student code, measured where that code runs.
 
     ``how`` is ``"libraries"`` (the first code of ``options["packages"]`` it ran, or ``None``),
-    ``"lines"`` (lines of student code run) or ``"gradient"`` (see :func:`gradient_of`). A function of a graded kernel (a proxy of
-    :mod:`autograder.grading.checker`, with ``__remote_call__``) is measured in the kernel."""
-    remote = getattr(function, "__remote_call__", None)
-    if remote is not None:
-        return remote(args, kwargs, measure=how, options=options)
-    if how == "libraries":
-        return measure.call_watching_libraries(function, args, kwargs, options["packages"])
-    if how == "gradient":
-        return measure.call_with_gradient(function, args, kwargs, options["wrt"],
-                                          options.get("weights"))
-    return measure.call_counting_lines(function, args, kwargs)
+    ``"lines"`` (lines of student code run) or ``"gradient"`` (see :func:`gradient_of`). A
+    function of a graded kernel (a proxy of :mod:`autograder.grading.checker`, with
+    ``__remote_call__``) is measured in the kernel. A stub gives the "not implemented" failure."""
+    try:
+        remote = getattr(function, "__remote_call__", None)
+        if remote is not None:
+            return remote(args, kwargs, measure=how, options=options)
+        if how == "libraries":
+            return measure.call_watching_libraries(function, args, kwargs, options["packages"])
+        if how == "gradient":
+            return measure.call_with_gradient(function, args, kwargs, options["wrt"],
+                                              options.get("weights"))
+        return measure.call_counting_lines(function, args, kwargs)
+    except NotImplementedError as error:
+        raise not_implemented(function) from error
 
 
 def call_without_tensorflow(function, *args, also_forbidden: tuple[str, ...] = (), **kwargs):
@@ -265,10 +269,7 @@ def call_without_tensorflow(function, *args, also_forbidden: tuple[str, ...] = (
     for package in also_forbidden:
         importlib.import_module(package)
     packages = _FORBIDDEN_PACKAGES + tuple(also_forbidden)
-    try:
-        result, seen = measured_call(function, args, kwargs, "libraries", packages=packages)
-    except NotImplementedError as error:
-        raise CheckFailure(_not_implemented_message(function)) from error
+    result, seen = measured_call(function, args, kwargs, "libraries", packages=packages)
     if seen:
         name = getattr(function, "__name__", "your function")
         libraries = "/".join(["TensorFlow/Keras", *also_forbidden])
@@ -379,14 +380,11 @@ def public_case(check, function, case) -> None:
 
 
 # --------------------------------------------------------------------- scoring
-def _not_implemented_message(function) -> str:
-    name = getattr(function, "__name__", "this function")
-    return f"{name} is not implemented yet: replace `raise NotImplementedError()` with your code."
-
-
 def not_implemented(function) -> CheckFailure:
     """The readable failure for a stub that still raises ``NotImplementedError``."""
-    return CheckFailure(_not_implemented_message(function))
+    name = getattr(function, "__name__", "this function")
+    return CheckFailure(f"{name} is not implemented yet: replace `raise NotImplementedError()` "
+                        "with your code.")
 
 
 def call_student(function, *args, **kwargs):
@@ -394,7 +392,7 @@ def call_student(function, *args, **kwargs):
     try:
         return function(*args, **kwargs)
     except NotImplementedError as error:
-        raise CheckFailure(_not_implemented_message(function)) from error
+        raise not_implemented(function) from error
 
 
 def expect_value_error(function, args: tuple, what: str, kwargs: dict | None = None) -> None:
@@ -509,10 +507,7 @@ def gradient_of(function, args, wrt: int, weights=None, **kwargs) -> tuple[objec
     ``tf.GradientTape`` where the function runs: d sum(output * weights) / d args[wrt] as a numpy
     array, ``None`` when the output is not a tensor or no gradient flows (numpy inside)."""
     options = {"wrt": wrt, "weights": None if weights is None else _np_asarray(weights)}
-    try:
-        return measured_call(function, tuple(args), kwargs, "gradient", **options)
-    except NotImplementedError as error:
-        raise CheckFailure(_not_implemented_message(function)) from error
+    return measured_call(function, tuple(args), kwargs, "gradient", **options)
 
 
 # ------------------------------------------------- lines run (is it vectorised?)
@@ -529,7 +524,4 @@ def count_lines_run(function, *args, **kwargs) -> tuple[object, int]:
     tracer (a debugger's) afterwards; the profiler of
     :func:`call_without_tensorflow` is left alone.
     """
-    try:
-        return measured_call(function, args, kwargs, "lines")
-    except NotImplementedError as error:
-        raise CheckFailure(_not_implemented_message(function)) from error
+    return measured_call(function, args, kwargs, "lines")

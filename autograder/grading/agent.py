@@ -5,9 +5,10 @@ For each graded test cell the worker runs one line in the kernel,
 this agent over a Unix socket to look up the names the cell uses, call the student's
 functions and measure those calls (:mod:`autograder.measure`). Arguments and results cross as
 plain data (:mod:`autograder.grading.wire`); an object that is not plain data (a Keras model)
-stays here and the worker gets its number. The agent sends no code and receives none, and
-nothing it answers is trusted: student code can replace it, which only loses the answers the
-checks need. Whatever the student's code prints while it is called is discarded.
+stays here and the worker gets its number. The agent sends no code; it receives only the
+grader's own functions and Keras models (by name, source, or architecture and weights). Nothing
+it answers is trusted: student code can replace it, which only loses the answers the checks
+need. Whatever the student's code prints while it is called is discarded.
 """
 
 from __future__ import annotations
@@ -46,9 +47,10 @@ class _Session:
         op = request.get("op")
         if op == "resolve":
             return self._resolve(str(request.get("name")))
-        args = wire.decode(request.get("args", {"list": []}), blobs, _tensor, self.reference, code=True)
-        kwargs = wire.decode(request.get("kwargs", {"dict": []}), blobs, _tensor, self.reference,
-                             code=True)
+        args = wire.decode(request.get("args", {"list": []}), blobs, wire.as_tensor,
+                           self.reference, code=True)
+        kwargs = wire.decode(request.get("kwargs", {"dict": []}), blobs, wire.as_tensor,
+                             self.reference, code=True)
         target = self.reference(int(request.get("ref", -1)))
         if op in ("replace", "restore"):
             return self._replace(op, target, str(request.get("name")), args)
@@ -108,12 +110,6 @@ class _Session:
                               "builtin": getattr(builtins, kind.__name__, None) is kind}}, []
         return {"value": wire.encode(value, blobs, self.refer),
                 "type": f"{type(value).__module__}.{type(value).__qualname__}"}, blobs
-
-
-def _tensor(array):
-    import tensorflow as tf
-
-    return tf.constant(array)
 
 
 def serve(path: str, token: str) -> None:

@@ -25,7 +25,6 @@ import secrets
 import socket
 import sys
 import threading
-import time
 
 import nbformat
 
@@ -33,9 +32,8 @@ from . import wire
 
 # a test cell's usual aliases mean the grader's modules, whatever the kernel binds to them
 ALIASES = {"np": "numpy", "tf": "tensorflow", "keras": "keras", "math": "math"}
-LAST_EVENTS: list[str] = []  # the kernel's refused operations, as its agent last reported them
-MAX_SOCKET_PATH = 100
-HELLO_SECONDS = 10  # AF_UNIX paths: 108 bytes on Linux, 104 on macOS
+MAX_SOCKET_PATH = 100  # AF_UNIX paths: 108 bytes on Linux, 104 on macOS
+HELLO_SECONDS = 10  # a connection that never says hello is dropped after this
 
 
 class StudentError(Exception):
@@ -72,7 +70,7 @@ class KernelLink:
             raise KernelGone("the kernel answered out of the grader's protocol")
         kind = str(answer.get("type", "")).rsplit(".", 1)[-1]
         try:
-            return wire.decode(answer["value"], blobs, _tensor,
+            return wire.decode(answer["value"], blobs, wire.as_tensor,
                                lambda number: RemoteObject(self, number, name, kind))
         except wire.WireError as error:
             raise KernelGone(f"the kernel answered out of the grader's protocol ({error})") from None
@@ -83,12 +81,6 @@ class KernelLink:
         if answer.get("missing") or "module" in answer:  # a module of the kernel's is not ours
             raise KeyError(name)
         return self.value(answer, blobs, name)
-
-
-def _tensor(array):
-    import tensorflow as tf
-
-    return tf.constant(array)
 
 
 def student_exception(error: dict) -> Exception:
@@ -124,61 +116,51 @@ class RemoteObject:
     def __remote_type__(self) -> str:
         return self.__dict__["_kind"] or "object"
 
+    def _ask(self, op: str, label: str, args=(), kwargs=None, **fields):
+        """One request about this object; ``args``/``kwargs`` go as data (the grader's functions
+        and models included), ``fields`` as they are. The answer's value, named ``label``."""
+        blobs: list[bytes] = []
+        weights = fields.pop("weights", None)
+        header = {"op": op, "ref": self.__dict__["_number"], **fields,
+                  "args": wire.encode(list(args), blobs, _refer, grader=True),
+                  "kwargs": wire.encode(dict(kwargs or {}), blobs, _refer, grader=True),
+                  "weights": None if weights is None else wire.encode(weights, blobs, grader=True)}
+        link = self.__dict__["_link"]
+        answer, out = link.exchange(header, blobs)
+        return link.value(answer, out, label)
+
     def __remote_place__(self, value):
         """``value`` (a grader's model or function) made in the kernel: its proxy."""
-        link = self.__dict__["_link"]
-        blobs: list[bytes] = []
-        answer, out = link.exchange({"op": "place", "ref": self.__dict__["_number"],
-                                     "args": wire.encode([value], blobs, _refer, grader=True)}, blobs)
-        placed = link.value(answer, out, getattr(value, "__name__", "") or "the grader's object")
+        placed = self._ask("place", getattr(value, "__name__", "") or "the grader's object", [value])
         if not isinstance(placed, RemoteObject):
             raise KernelGone("the kernel answered out of the grader's protocol")
         return placed
 
     def __remote_isinstance__(self, class_path: str) -> bool:
-        link = self.__dict__["_link"]
-        answer, out = link.exchange({"op": "isinstance", "ref": self.__dict__["_number"],
-                                     "name": class_path})
-        return link.value(answer, out, class_path) is True
+        return self._ask("isinstance", class_path, name=class_path) is True
 
     def __remote_call__(self, args, kwargs, measure=None, options=None):
         """Call in the kernel; with ``measure`` (see :func:`autograder.core.measured_call`)
         return ``(result, measurement)``."""
-        blobs: list[bytes] = []
-        header = {"op": "call", "ref": self.__dict__["_number"], "measure": measure,
-                  "args": wire.encode(list(args), blobs, _refer, grader=True),
-                  "kwargs": wire.encode(dict(kwargs), blobs, _refer, grader=True)}
+        fields = {"measure": measure}
         options = options or {}
         if "packages" in options:
-            header["packages"] = list(options["packages"])
+            fields["packages"] = list(options["packages"])
         if "wrt" in options:
             wrt = options["wrt"]
-            header["wrt"] = wrt if isinstance(wrt, int) else [int(step) for step in wrt]
-            weights = options.get("weights")
-            header["weights"] = None if weights is None else wire.encode(weights, blobs, grader=True)
-        link = self.__dict__["_link"]
-        answer, out = link.exchange(header, blobs)
-        return link.value(answer, out, self.__name__)
+            fields["wrt"] = wrt if isinstance(wrt, int) else [int(step) for step in wrt]
+            fields["weights"] = options.get("weights")
+        return self._ask("call", self.__name__, args, kwargs, **fields)
 
     @contextlib.contextmanager
     def __remote_replace__(self, name: str, replacement):
         """``core.global_replaced`` in the kernel: ``replacement`` (a reference implementation
         or a function with ``__wire_source__``) is bound to ``name`` in this function's globals."""
-        link, number = self.__dict__["_link"], self.__dict__["_number"]
-
-        def ask(op: str):
-            blobs: list[bytes] = []
-            header = {"op": op, "ref": number, "name": name,
-                      "args": wire.encode([replacement] if op == "replace" else [], blobs, _refer,
-                                          grader=True)}
-            answer, out = link.exchange(header, blobs)
-            return link.value(answer, out, name)
-
-        ask("replace")
+        self._ask("replace", name, [replacement], name=name)
         try:
             yield
         finally:
-            ask("restore")
+            self._ask("restore", name, name=name)
 
     def __call__(self, *args, **kwargs):
         return self.__remote_call__(args, kwargs)
@@ -248,7 +230,8 @@ def _capture() -> tuple[_ThreadOutput, _ThreadOutput]:
     return sys.stdout, sys.stderr
 
 
-def _error(ename: str, evalue: str) -> nbformat.NotebookNode:
+def error_output(ename: str, evalue: str) -> nbformat.NotebookNode:
+    """An error output as nbgrader reads it (it scores the cell 0)."""
     return nbformat.v4.new_output("error", ename=ename, evalue=evalue,
                                   traceback=[f"{ename}: {evalue}"])
 
@@ -278,7 +261,7 @@ def run_cell_code(source: str, link: KernelLink, execution_count: int | None) ->
             value = eval(compile(ast.Expression(last.value), "<test cell>", "eval"), namespace)  # noqa: S307
     except BaseException as error:  # noqa: BLE001 - a failed check is an error output, as in IPython
         value = None
-        outputs_error = _error(type(error).__name__, str(error))
+        outputs_error = error_output(type(error).__name__, str(error))
     else:
         outputs_error = None
     finally:
@@ -296,8 +279,9 @@ def run_cell_code(source: str, link: KernelLink, execution_count: int | None) ->
 
 
 # ------------------------------------------------------------------- one test cell
-def _accept(listener: socket.socket, token: str, finished: threading.Event) -> socket.socket:
-    """The agent's connection (its first message carries the cell's token)."""
+def _accept(listener: socket.socket, token: str, finished: threading.Event) -> tuple:
+    """The agent's connection (its first message carries the cell's token) and the events it
+    reported (the kernel's refused operations so far)."""
     listener.settimeout(0.2)
     while not finished.is_set():
         try:
@@ -312,38 +296,33 @@ def _accept(listener: socket.socket, token: str, finished: threading.Event) -> s
             continue
         connection.settimeout(None)
         if hello.get("hello") == token:
-            events = hello.get("events")
-            if isinstance(events, list):
-                LAST_EVENTS[:] = [str(event)[:300] for event in events[:200]]
-            return connection
+            return connection, hello.get("events")
         connection.close()
     raise AgentMissing()
 
 
 def _checks_thread(listener, token, source, finished, report: dict) -> None:
     try:
-        connection = _accept(listener, token, finished)
+        connection, events = _accept(listener, token, finished)
     except (AgentMissing, OSError):
         report["missing"] = True
         return
     report["connection"] = connection
-    try:
-        link = KernelLink(connection)
-        report["outputs"] = run_cell_code(source, link, None)
-        with contextlib.suppress(OSError):
-            wire.send(connection, {"op": "done"}, [])
-    finally:
-        report["done"] = True
+    if isinstance(events, list):
+        report["events"] = [str(event)[:300] for event in events[:200]]
+    report["outputs"] = run_cell_code(source, KernelLink(connection), None)
+    with contextlib.suppress(OSError):
+        wire.send(connection, {"op": "done"}, [])
 
 
 def agent_source(path: str, token: str) -> str:
     return f"__import__('_autograder_agent').serve({path!r}, {token!r})"
 
 
-def grade_test_cell(executor, cell, index: int, socket_dir: str):
+def grade_test_cell(executor, cell, index: int, socket_dir: str) -> tuple:
     """Run ``cell`` (a graded test cell) with its checks here and the student's code in the
     kernel; ``executor`` is the notebook's nbclient executor. Returns the cell with the
-    outputs of the checks."""
+    outputs of the checks, and the kernel's events as its agent reported them (or ``None``)."""
     token = secrets.token_hex(16)
     path = os.path.join(socket_dir, f"g{token[:10]}.sock")
     if len(path) > MAX_SOCKET_PATH:
@@ -368,15 +347,12 @@ def grade_test_cell(executor, cell, index: int, socket_dir: str):
     for output in cell.outputs:
         if output.get("output_type") == "execute_result":
             output["execution_count"] = cell.execution_count
-    return cell
+    return cell, report.get("events")
 
 
 def _close(report: dict, listener: socket.socket, path: str, thread: threading.Thread) -> None:
-    deadline = time.time() + 5
-    while not report.get("done") and not report.get("missing") and time.time() < deadline:
-        if "connection" not in report:
-            break
-        time.sleep(0.01)
+    """Close the cell's sockets (a checks thread still running fails its next request fast) and
+    wait for its thread. The outputs are in ``report`` before the agent is told it is done."""
     if "connection" in report:
         with contextlib.suppress(OSError):
             report["connection"].close()
@@ -391,7 +367,7 @@ def _outputs(report: dict, runner) -> list:
     if kernel_errors:  # interrupted at the time limit, or the kernel died: as before, 0
         return kernel_errors[:1]
     if report.get("missing") or "outputs" not in report:
-        return [_error("IntegrityError", "the kernel did not run the grader's agent for this test "
+        return [error_output("IntegrityError", "the kernel did not run the grader's agent for this test "
                        "cell (the agent or IPython's input handling was changed). No points for "
                        "this exercise; the instructor is notified.")]
     return report["outputs"]

@@ -43,11 +43,6 @@ def is_test_cell(cell) -> bool:
     return cell.cell_type == "code" and meta.get("grade") and not meta.get("solution")
 
 
-def _error_output(ename: str, evalue: str) -> nbformat.NotebookNode:
-    return nbformat.v4.new_output("error", ename=ename, evalue=evalue,
-                                  traceback=[f"{ename}: {evalue}"])
-
-
 def _guarded(cell, only: list[str]) -> bool:
     """A test cell whose checks run in the kernel (``only``: those grade ids, else every one)."""
     return is_test_cell(cell) and (not only or cell.metadata.nbgrader["grade_id"] in only)
@@ -90,8 +85,8 @@ class GuardedExecute(Execute):
                 and cell.metadata.nbgrader["grade_id"] not in self.kernel_cells):
             return super().preprocess_cell(cell, resources, index)
         self._check_assign_resources(resources)
-        cell = checker.grade_test_cell(self, cell, index, self.agent_dir)
-        STATE["events"] = checker.LAST_EVENTS or STATE["events"]
+        cell, events = checker.grade_test_cell(self, cell, index, self.agent_dir)
+        STATE["events"] = events or STATE["events"]
         return cell, self.resources
 
     def _cell_timeout(self, cell):
@@ -126,7 +121,7 @@ class GuardedExecute(Execute):
             if cell.cell_type == "code" and cell.get("execution_count") is None and (
                 is_test_cell(cell)
             ):
-                cell.outputs.append(_error_output("NotRun", f"not run: {STATE['stop_reason']}"))
+                cell.outputs.append(checker.error_output("NotRun", f"not run: {STATE['stop_reason']}"))
 
 
 class CollectGuards(NbGraderPreprocessor):
@@ -176,7 +171,7 @@ class CollectGuards(NbGraderPreprocessor):
         if changes:
             unique = list(dict.fromkeys(changes))
             # first: nbgrader grades by the first error or execute_result it meets
-            cell.outputs.insert(0, _error_output(
+            cell.outputs.insert(0, checker.error_output(
                 "IntegrityError",
                 "the checking machinery was tampered with: " + "; ".join(unique[:5])
                 + ". No points for this exercise; the instructor is notified.",

@@ -100,7 +100,7 @@ def checks_location(chapter: str) -> str:
     the student's reach: :mod:`autograder.grading.checker`) when its checks module says
     ``CHECKS_RUN_IN = "worker"`` or it has none (test cells that check with numpy alone),
     else ``"kernel"`` (next to student code, watched by the integrity guard)."""
-    path = Path(__file__).resolve().parents[1] / "checks" / f"{chapter}.py"
+    path = _checks_module(chapter)
     if not path.is_file():
         return "worker"
     return str(_checks_constant(path, "CHECKS_RUN_IN", "kernel"))
@@ -109,8 +109,12 @@ def checks_location(chapter: str) -> str:
 def kernel_cells(chapter: str) -> list[str]:
     """The test cells (grade ids) of a chapter whose checks run in the worker that still run
     theirs in the kernel (``CHECKED_IN_KERNEL``: the model exercises, for now)."""
-    path = Path(__file__).resolve().parents[1] / "checks" / f"{chapter}.py"
+    path = _checks_module(chapter)
     return list(_checks_constant(path, "CHECKED_IN_KERNEL", ())) if path.is_file() else []
+
+
+def _checks_module(chapter: str) -> Path:
+    return Path(__file__).resolve().parents[1] / "checks" / f"{chapter}.py"
 
 
 def _checks_constant(path: Path, name: str, default):
@@ -278,8 +282,7 @@ def _preload(chapter: str) -> list[str]:
     only: forking a process that loaded TensorFlow is not safe on macOS.
     """
     modules = ["cnnvision", "numpy", "autograder.core"]
-    checks = Path(__file__).resolve().parents[1] / "checks" / f"{chapter}.py"
-    if checks.is_file() and sys.platform.startswith("linux"):
+    if _checks_module(chapter).is_file() and sys.platform.startswith("linux"):
         modules += ["tensorflow", "keras"]
     return [*modules, "ipykernel.kernelapp", "IPython", "matplotlib"]
 

@@ -45,6 +45,13 @@ class WireError(ConnectionError):
     """The peer closed the connection or sent something that is not a message."""
 
 
+def as_tensor(array):
+    """A ``tf.constant`` of ``array``: what a tensor sent as its values becomes on arrival."""
+    import tensorflow as tf
+
+    return tf.constant(array)
+
+
 def _tensor_values(value):
     """The values of a TensorFlow tensor (eager), or ``None`` for anything else."""
     kind = type(value)

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from autograder import core
 
-from . import checker, feedback, sandbox
+from . import feedback, sandbox
 from .gradebook import COURSE_ID
 from .launcher import ACTIVE, LauncherError, kill_processes, memory_of
 from .preprocessors import STATE, is_test_cell
@@ -87,7 +87,7 @@ def _config(job: dict, slot: sandbox.Slot):
     c.GuardedExecute.checks_in_worker = in_worker
     c.GuardedExecute.kernel_cells = in_kernel
     c.GuardedExecute.agent_dir = str(slot.runtime)
-    c.InjectGuards.enabled = c.CollectGuards.enabled = not in_worker or bool(in_kernel)
+    c.InjectGuards.enabled = c.CollectGuards.enabled = any_checks_in_kernel(job)
     c.InjectGuards.only = c.CollectGuards.only = in_kernel if in_worker else []
     c.KernelManager.transport = "ipc"
     c.KernelManager.ip = str(slot.runtime / "kernel")
@@ -99,11 +99,17 @@ def checks_in_worker(job: dict) -> bool:
     return job.get("checks") == "worker"
 
 
+def any_checks_in_kernel(job: dict) -> bool:
+    """Whether some test cell runs its checks in the kernel: the guard, the static scan and
+    the checks' visibility there are for those."""
+    return not checks_in_worker(job) or bool(job.get("kernel_cells"))
+
+
 def _grader_roots(job: dict) -> list[str]:
     """The checks, hidden from kernels when they all run in the worker. (The references stay
     visible: they are public, and a graded function may be run with one in place of an earlier
     exercise, see ``core.global_replaced``.)"""
-    if not checks_in_worker(job) or job.get("kernel_cells"):
+    if any_checks_in_kernel(job):
         return []
     return [str(Path(__file__).resolve().parents[1] / "checks")]
 
@@ -254,8 +260,7 @@ def grade(job: dict) -> dict:
             return {"fatal": f"grader error: {error}"[:800], "fatal_kind": "grader"}
         config = _config(job, slot)
         # the static scan guards checks in the kernel; checks in the worker are out of reach
-        STATE["static"] = {} if checks_in_worker(job) and not job.get("kernel_cells") else (
-            _static_scan(job, slot))
+        STATE["static"] = _static_scan(job, slot) if any_checks_in_kernel(job) else {}
         threading.Thread(target=_watch_memory, args=(int(job["memory_mb"]) << 20, stop),
                          daemon=True).start()
         log_path = slot.private / "nbgrader.log"
@@ -292,7 +297,6 @@ def grade(job: dict) -> dict:
 def run_job(job_path: Path) -> None:
     """Grade one job; write ``result.json`` next to it atomically (the runner waits for it)."""
     job = json.loads(job_path.read_text())
-    checker.LAST_EVENTS.clear()
     STATE.update({"stop_reason": None, "stop_kind": None, "guards": {}, "events": [],
                   "static": {}})
     started = time.time()
