@@ -83,6 +83,29 @@ def test_a_partial_of_a_reference_crosses_with_its_plain_data_arguments():
         wire.encode(functools.partial(print, 1), [], grader=True)
 
 
+def test_a_sequential_model_crosses_as_its_constructor_builds_it():
+    """Keras' from_config calls a Sequential model's first layers again at each layer it adds:
+    ``layer.output`` then belongs to an older graph than ``model.outputs``, and a Grad-CAM built
+    on both (``keras.Model(model.inputs, [layer.output, model.output])``) gets no gradient."""
+    keras = pytest.importorskip("keras")
+    import tensorflow as tf
+
+    model = keras.Sequential([keras.Input((5, 5, 2)), keras.layers.Conv2D(3, 3, name="conv"),
+                              keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(4)],
+                             name="small")
+    blobs: list[bytes] = []
+    again = wire.decode(wire.encode(model, blobs, grader=True), blobs, code=True)
+    assert type(again) is keras.Sequential and again.name == "small"
+    assert [len(layer._inbound_nodes) for layer in again.layers] == [1, 1, 1]
+    x = np.random.default_rng(0).random((1, 5, 5, 2)).astype(np.float32)
+    np.testing.assert_array_equal(again(x), model(x))
+    both = keras.Model(again.inputs, [again.get_layer("conv").output, again.outputs[0]])
+    with tf.GradientTape() as tape:
+        maps, logits = both(x)
+        score = logits[0, 1]
+    assert tape.gradient(score, maps) is not None
+
+
 def test_a_message_over_the_limit_or_cut_short_is_refused():
     left, right = socket.socketpair()
     with left, right:
@@ -271,12 +294,13 @@ def test_the_grading_secret_is_made_once_private_and_salts_each_chapter(tmp_path
 
 
 def test_where_each_chapter_runs_its_checks(tmp_path):
-    """Every chapter runs its checks in the worker; the model exercises it names stay in the
-    kernel, and each name is a test cell of its notebook (a typo would move one silently)."""
+    """Every chapter runs all its checks in the worker (the README says so): no test cell is
+    left in the kernel. (A name in ``CHECKED_IN_KERNEL`` must be a test cell of its notebook: a
+    typo would move one silently.)"""
     import json
 
     solutions = Path(__file__).resolve().parents[1] / "solutions"
-    in_kernel = 0
+    in_kernel, exercises = 0, 0
     for notebook in sorted(solutions.glob("*/*.ipynb")):
         chapter = notebook.parent.name
         cells = json.loads(notebook.read_text())["cells"]
@@ -285,7 +309,8 @@ def test_where_each_chapter_runs_its_checks(tmp_path):
         assert runner.checks_location(chapter) == "worker", chapter
         assert set(runner.kernel_cells(chapter)) <= ids, chapter
         in_kernel += len(runner.kernel_cells(chapter))
-    assert in_kernel == 6  # the README counts them
+        exercises += len(ids)
+    assert (in_kernel, exercises) == (0, 62)  # the README: "all 62 graded exercises"
     assert runner.checks_location("fixture") == "worker"  # no checks module: numpy in the cell
     module = tmp_path / "old.py"
     module.write_text("X = 1\n")
@@ -295,3 +320,43 @@ def test_where_each_chapter_runs_its_checks(tmp_path):
     with pytest.raises(ValueError, match="worker"):
         runner.Cohort(chapter="fixture", workspace=None, source_root=None, namespaces=False,
                       checks="elsewhere")
+
+
+# The model exercises moved last to the worker: their checks hand Keras models to the kernel
+# (architecture and weights), rebuild there what one model cannot carry, and read back plain
+# data. Through the agent, the solution keeps full marks and every wrong implementation of
+# tests/wrong/ still loses points (tests/test_chapter_contracts.py proves the same in one
+# process, where the checks' objects are the student's).
+MODEL_EXERCISES = [("introspection", "grad_cam"), ("introspection", "fooling_image"),
+                   ("transfer_learning", "add_classifier"), ("transfer_learning", "set_strategy"),
+                   ("transfer_learning", "extract_features"), ("transfer_learning", "fine_tune")]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("chapter", "exercise"), MODEL_EXERCISES,
+                         ids=[f"{c}-{e}" for c, e in MODEL_EXERCISES])
+def test_model_exercises_score_through_the_agent(chapter, exercise):
+    import importlib
+
+    from test_chapter_contracts import namespace
+
+    pytest.importorskip("tensorflow")
+    solution = namespace(chapter, "solutions")
+    cell = (f"from autograder.checks import {chapter} as checks\n"
+            f"checks.hidden_{exercise}({exercise}, points=3)")
+    scores = {}
+    wrong = importlib.import_module(f"wrong.{chapter}").WRONG_IMPLEMENTATIONS[exercise]
+    for function in [solution[exercise], *wrong]:
+        kernel = Kernel({**solution, exercise: function})
+        try:
+            outputs = kernel.run(cell)
+        finally:
+            kernel.close()
+        result = outputs[-1]
+        if result["output_type"] == "error":  # every group failed: 0 points, with the reason
+            assert result["ename"] == "CheckFailure", (function.__name__, result)
+            scores[function.__name__] = 0.0
+        else:
+            scores[function.__name__] = float(result["data"]["text/plain"])
+    assert scores.pop(exercise) == 3.0
+    assert all(score < 3.0 for score in scores.values()), scores

@@ -26,14 +26,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from autograder import core
+from autograder.reference import common
 from autograder.reference import introspection as reference
 
 # graded test cells run these checks in the grading worker, out of the student's reach: the
-# grader's models cross to the kernel as architecture and weights. Grad-CAM's checks (which read
-# the student's layer outputs through a model they build) and the fooling image's (a counting
-# wrapper defined here) still run in the kernel
+# grader's models cross to the kernel as architecture and weights; the fooling image's model
+# calls are counted there (``common.call_counting_model_calls``)
 CHECKS_RUN_IN = "worker"
-CHECKED_IN_KERNEL = ("test_grad_cam", "test_fooling_image")
 
 FLOAT32 = np.float32
 LIME_TOL = core.Tolerance(1e-6, 1e-8)
@@ -837,23 +836,6 @@ def hidden_lime_weights(lime_weights, points: float = 1.0) -> float:
 
 
 # ================================================================ fooling image
-def counting_model(model):
-    """``model`` wrapped so that every call is counted (``wrapper.calls``)."""
-    keras = _keras()
-
-    class CountingModel(keras.Model):
-        def __init__(self, inner):
-            super().__init__(name=f"counted_{inner.name}")
-            self.inner = inner
-            self.calls = 0
-
-        def call(self, inputs, training=False):
-            self.calls += 1
-            return self.inner(inputs, training=training)
-
-    return CountingModel(model)
-
-
 @dataclass(frozen=True)
 class FoolCase:
     kind: str  # "linear" or "conv"
@@ -883,13 +865,14 @@ def call_budget(max_steps: int) -> int:
 
 def check_fool_case(fooling_image, case: FoolCase) -> None:
     model, image, target = case.arguments()
-    counted = counting_model(model)
-    counted(image[None])  # build the wrapper
-    counted.calls = 0
-    original = image.copy()
-    got = core.call_student(fooling_image, counted, image, target, epsilon=case.epsilon,
-                            max_steps=case.max_steps)
-    if not np.array_equal(image, original):
+    # the model's calls are counted where the student's function runs (common.counting_model)
+    try:
+        got, calls, changed = core.run_where(
+            fooling_image, common.call_counting_model_calls, fooling_image, model, (image, target),
+            {"epsilon": case.epsilon, "max_steps": case.max_steps})
+    except NotImplementedError as error:
+        raise core.not_implemented(fooling_image) from error
+    if changed:
         raise core.CheckFailure("fooling_image changed the image it was given: work on a copy.")
     got = _as_array(got, "fooling_image")
     core.assert_shape(got, image.shape, "fooling_image")
@@ -901,9 +884,9 @@ def check_fool_case(fooling_image, case: FoolCase) -> None:
     if got.min() < -1e-6 or got.max() > 1 + 1e-6:
         raise core.CheckFailure(
             f"fooling_image: pixels must stay in [0, 1], got values in [{got.min():.4g}, {got.max():.4g}].")
-    if counted.calls > call_budget(case.max_steps):
+    if calls > call_budget(case.max_steps):
         raise core.CheckFailure(
-            f"fooling_image: {counted.calls} calls of the model for max_steps={case.max_steps}; at most "
+            f"fooling_image: {calls} calls of the model for max_steps={case.max_steps}; at most "
             f"{call_budget(case.max_steps)} are allowed (stop after max_steps steps, or earlier once the "
             "target is predicted).")
     predicted = int(np.argmax(reference.logits_of(model, got[None])[0]))

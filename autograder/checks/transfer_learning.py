@@ -26,18 +26,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from autograder import core
+from autograder.reference import common
 from autograder.reference import transfer_learning as reference
 
-# graded test cells run these checks in the grading worker, out of the student's reach, except
-# the exercises that build, take or train Keras models (they cannot cross to the worker as plain
-# data): those still run in the kernel, under the integrity guard
+# graded test cells run these checks in the grading worker, out of the student's reach: the
+# checks' models go to the kernel as architecture and weights, the classifier sharing its base's
+# layers is rebuilt there (``reference.model_on``), and what the student's code did to them comes
+# back as plain data (``reference.weights_report``, ``reference.training_step_report``)
 CHECKS_RUN_IN = "worker"
-CHECKED_IN_KERNEL = (
-    "test_add_classifier",
-    "test_set_strategy",
-    "test_extract_features",
-    "test_fine_tune",
-)
 
 FLOAT32 = np.float32
 BadCase = core.BadCase
@@ -77,26 +73,6 @@ def _randomise(model, seed: int):
     return model
 
 
-class BatchProbe:
-    """Factory of a layer that fails when it sees more than ``limit`` images at once."""
-
-    @staticmethod
-    def layer(limit: int):
-        import tensorflow as tf
-
-        keras = _keras()
-
-        class _Probe(keras.layers.Layer):
-            def call(self, x):
-                check = tf.debugging.assert_less_equal(
-                    tf.shape(x)[0], limit,
-                    message=f"the base received more than batch_size={limit} images at once")
-                with tf.control_dependencies([check]):
-                    return tf.identity(x)
-
-        return _Probe(name="batch_probe")
-
-
 def toy_base(seed: int = 0, shape=BASE_SHAPE, dropout: bool = False, batch_limit: int | None = None,
              pooled: bool = False, small: bool = False):
     """input -> conv 3x3 (6) -> BN -> ReLU -> conv 3x3 stride 2 (8) -> BN -> ReLU
@@ -106,8 +82,7 @@ def toy_base(seed: int = 0, shape=BASE_SHAPE, dropout: bool = False, batch_limit
     keras = _keras()
     layers = keras.layers
     inputs = keras.Input(shape, name="image")
-    x = BatchProbe.layer(batch_limit)(inputs) if batch_limit else inputs
-    x = layers.Conv2D(6, 3, padding="same", use_bias=False, name="conv1")(x)
+    x = layers.Conv2D(6, 3, padding="same", use_bias=False, name="conv1")(inputs)
     x = layers.BatchNormalization(name="bn1")(x)
     x = layers.ReLU(name="relu1")(x)
     if not small:
@@ -119,20 +94,36 @@ def toy_base(seed: int = 0, shape=BASE_SHAPE, dropout: bool = False, batch_limit
     x = layers.Conv2D(10, 1, name="conv3")(x)
     if pooled:
         x = layers.GlobalAveragePooling2D(name="pool")(x)
-    return _randomise(keras.Model(inputs, x, name="toy_base"), seed)
+    base = _randomise(keras.Model(inputs, x, name="toy_base"), seed)
+    return reference.batch_limited(base, batch_limit) if batch_limit else base
 
 
 def toy_model(seed: int, n_classes: int = 4, nested: bool = False, small: bool = False):
     """(model, base): the reference classifier on a toy base, flat or with the base as one layer."""
-    keras = _keras()
     base = toy_base(seed, small=small)
-    if nested:
-        model = keras.Sequential([keras.Input(BASE_SHAPE), base,
-                                  keras.layers.GlobalAveragePooling2D(),
-                                  keras.layers.Dense(n_classes, name="head")], name="nested")
-    else:
-        model = reference.add_classifier(base, n_classes)
-    return _randomise(model, seed + 1), base
+    return _randomise(reference.classifier_model(base, n_classes, nested), seed + 1), base
+
+
+def placed_model(function, model, base, nested: bool = False, trained_before=None, images=None,
+                 labels=None):
+    """``(model, base)`` where ``function`` runs: the classifier rebuilt there on a copy of
+    ``base``, with ``model``'s weights (``reference.model_on``). ``model`` stays the template:
+    its weights are listed in the same order as the copy's."""
+    n_classes = int(model.outputs[0].shape[-1])
+    return core.run_where(function, reference.model_on, base, n_classes, nested,
+                          model.get_weights(), trained_before, images, labels)
+
+
+def report(function, model, base=None) -> dict:
+    """``reference.weights_report`` of a model where ``function`` runs."""
+    return core.run_where(function, reference.weights_report, model, base)
+
+
+def _returned_model(function, got, model, case) -> None:
+    """Fail unless ``got`` is ``model`` itself (asked where they live)."""
+    if not core.run_where(function, common.same_object, got, model):
+        raise core.CheckFailure(f"{case!r}: return the model you were given (got "
+                                f"{'None' if got is None else 'a ' + core.type_name(got)}).")
 
 
 def batch(seed: int, n: int = 8, shape=BASE_SHAPE, n_classes: int = 4):
@@ -145,22 +136,21 @@ def uint8_images(seed: int, shape) -> np.ndarray:
     return core.rng(seed).integers(0, 256, shape).astype(np.uint8)
 
 
-def _snapshot(model) -> dict[int, np.ndarray]:
-    return {id(v): np.array(v) for v in model.weights}
+def _positions(model, variables) -> set[int]:
+    """Positions in ``model.weights`` of ``variables`` (of the grader's template ``model``: the
+    copy where the student's code runs lists its weights in the same order)."""
+    ids = {id(v) for v in variables}
+    return {index for index, v in enumerate(model.weights) if id(v) in ids}
 
 
-def _name(variable) -> str:
-    return variable.path
-
-
-def _size(variables) -> int:
-    return int(sum(np.prod(v.shape) for v in variables))
+def _size(values, positions=None) -> int:
+    return int(sum(np.prod(np.shape(v)) for index, v in enumerate(values)
+                   if positions is None or index in positions))
 
 
 def _require_model(got, name: str):
-    keras = _keras()
-    if not isinstance(got, keras.Model):
-        raise core.CheckFailure(f"{name} must return a keras.Model, got {type(got).__name__}.")
+    if not core.is_instance(got, "keras.Model"):
+        raise core.CheckFailure(f"{name} must return a keras.Model, got {core.type_name(got)}.")
     return got
 
 
@@ -262,24 +252,22 @@ class ClassifierCase:
         return f"add_classifier(base with input {self.shape}, n_classes={self.n_classes})"
 
 
-def _new_weights(model, base) -> list:
-    ids = {id(v) for v in base.weights}
-    return [v for v in model.weights if id(v) not in ids]
-
-
 @core.quiet
 def check_classifier_case(add_classifier, case: ClassifierCase) -> None:
     base = toy_base(case.seed, case.shape)
     channels = int(base.output.shape[-1])
-    model = _require_model(core.call_student(add_classifier, base, case.n_classes), "add_classifier")
-    missing = [v.path for v in base.weights if id(v) not in {id(w) for w in model.weights}]
+    placed = core.placed_with(add_classifier, base)
+    model = _require_model(core.call_student(add_classifier, placed, case.n_classes), "add_classifier")
+    weights = report(add_classifier, model, placed)
+    missing = [v.path for index, v in enumerate(base.weights) if index not in weights["in_base"]]
     if missing:
         raise core.CheckFailure(
             f"{case!r}: the model does not use the base it was given (its weights {missing[:2]} "
             "are not in the model). Build on `base` itself: no copy, no new backbone.")
-    new = _new_weights(model, base)
+    new = [index for index, position in enumerate(weights["in_base"]) if position < 0]
+    shapes = {index: tuple(np.shape(weights["values"][index])) for index in new}
     expected = [(channels, case.n_classes), (case.n_classes,)]
-    got = sorted((tuple(v.shape) for v in new), key=len, reverse=True)
+    got = sorted(shapes.values(), key=len, reverse=True)
     if got != expected:
         hint = ""
         if any(len(s) == 2 and s[0] > channels for s in got):
@@ -290,13 +278,14 @@ def check_classifier_case(add_classifier, case: ClassifierCase) -> None:
             f"{expected[1]} ({channels * case.n_classes + case.n_classes} parameters) to the base; "
             f"it adds weights of shapes {got}.{hint}")
     rng = core.rng(case.seed + 7)
-    kernel = next(v for v in new if len(v.shape) == 2)
-    bias = next(v for v in new if len(v.shape) == 1)
-    kernel.assign(rng.standard_normal(tuple(kernel.shape)).astype(FLOAT32))
-    bias.assign(rng.standard_normal(tuple(bias.shape)).astype(FLOAT32))
+    kernel_at = next(index for index in new if len(shapes[index]) == 2)
+    bias_at = next(index for index in new if len(shapes[index]) == 1)
+    kernel = rng.standard_normal(shapes[kernel_at]).astype(FLOAT32)
+    bias = rng.standard_normal(shapes[bias_at]).astype(FLOAT32)
+    core.run_where(add_classifier, reference.assign_weights, model, {kernel_at: kernel, bias_at: bias})
     images, _ = batch(case.seed + 3, 3, case.shape)
-    pooled = np.asarray(base(images, training=False)).mean(axis=(1, 2))
-    expected_logits = pooled @ np.asarray(kernel) + np.asarray(bias)
+    maps = np.asarray(base(images, training=False))
+    expected_logits = maps.mean(axis=(1, 2)) @ kernel + bias
     got_logits = np.asarray(model(images, training=False))
     core.assert_shape(got_logits, expected_logits.shape, f"{case!r}: the model's output",
                       "One row of n_classes logits per image: pool the map before the Dense layer.")
@@ -306,8 +295,7 @@ def check_classifier_case(add_classifier, case: ClassifierCase) -> None:
              lambda: {"Your outputs are softmax probabilities: the classifier must output logits "
                       "(no activation).": softmax,
                       "Your logits use the maximum instead of the average over positions.":
-                          np.asarray(base(images, training=False)).max(axis=(1, 2))
-                          @ np.asarray(kernel) + np.asarray(bias)})
+                          maps.max(axis=(1, 2)) @ kernel + bias})
 
 
 def _classifier_bad_cases() -> list[BadCase]:
@@ -358,32 +346,38 @@ class StrategyCase:
                 f"{self.learning_rate:g}{frozen}){before}")
 
 
-def _expected_counts(model, base, case) -> tuple[set[int], int, int]:
-    trainable = reference.trainable_variable_ids(model, base, case.strategy, case.n_frozen)
-    total = _size(model.weights)
-    return trainable, _size(v for v in model.weights if id(v) in trainable), total
+def _expected_trainable(template, base, case) -> set[int]:
+    """Positions of the weights the strategy trains, in the template's ``weights``."""
+    ids = reference.trainable_variable_ids(template, base, case.strategy, case.n_frozen)
+    return {index for index, v in enumerate(template.weights) if id(v) in ids}
 
 
-def _check_counts(model, base, case) -> set[int]:
-    trainable, n_trainable, total = _expected_counts(model, base, case)
-    got_ids = {id(v) for v in model.trainable_weights}
-    if got_ids != trainable:
-        should_freeze = [_name(v) for v in model.weights if id(v) in got_ids - trainable]
-        should_train = [_name(v) for v in model.weights if id(v) in trainable - got_ids]
+def _check_counts(template, base, weights: dict, case) -> set[int]:
+    """The trainable weights the student's code left (``weights``: the model's report) against
+    the strategy's; returns the positions that must train."""
+    values, paths = weights["values"], weights["paths"]
+    if [tuple(np.shape(v)) for v in values] != [tuple(v.shape) for v in template.weights]:
+        raise core.CheckFailure(f"{case!r}: the model's weights are not the ones it was given: "
+                                "change which layers train, not the layers themselves.")
+    trainable = _expected_trainable(template, base, case)
+    got = {index for index, flag in enumerate(weights["trainable"]) if flag}
+    if got != trainable:
+        should_freeze = [paths[index] for index in sorted(got - trainable)]
+        should_train = [paths[index] for index in sorted(trainable - got)]
         hint = ""
         if any("/moving_" in n or "bn" in n.split("/")[0] for n in should_freeze):
             hint = "\nThe base's BatchNormalization layers stay frozen in every strategy."
+        n_trainable, total = _size(values, trainable), _size(values)
         raise core.CheckFailure(
-            f"{case!r}: {_size(model.trainable_weights):,} trainable parameters, expected "
+            f"{case!r}: {_size(values, got):,} trainable parameters, expected "
             f"{n_trainable:,} (and {total - n_trainable:,} non-trainable). "
             f"Should be frozen: {should_freeze[:4]}; should train: {should_train[:4]}.{hint}")
     return trainable
 
 
-def _check_compiled_loss(model, images, labels, loss, case) -> None:
-    logits = np.asarray(model(images, training=False))
-    expected = reference.sparse_cross_entropy(labels, logits)
-    got = float(np.asarray(loss[0] if isinstance(loss, list | tuple) else loss))
+def _check_compiled_loss(step: dict, labels, case) -> None:
+    expected = reference.sparse_cross_entropy(labels, step["logits"])
+    got = float(step["loss"])
     rtol = 10 * _tolerance().rtol
     if not abs(got - expected) <= rtol * max(1.0, abs(expected)):
         raise core.CheckFailure(
@@ -392,29 +386,28 @@ def _check_compiled_loss(model, images, labels, loss, case) -> None:
             "keras.losses.SparseCategoricalCrossentropy(from_logits=True).")
 
 
-@core.quiet
-def check_step(model, trainable: set[int], learning_rate: float, images, labels, case) -> None:
-    """One step of the student's compiled model: frozen weights bit-identical, trained ones
-    moved by about the learning rate."""
-    before = _snapshot(model)
-    loss = model.train_on_batch(images, labels)
+def check_step(step: dict, paths: list[str], trainable: set[int], learning_rate: float, labels,
+               case) -> None:
+    """One step of the student's compiled model (``step``: ``reference.training_step_report``):
+    frozen weights bit-identical, trained ones moved by about the learning rate."""
     moved, frozen_moved, largest = [], [], 0.0
-    for variable in model.weights:
-        change = np.abs(np.array(variable).astype(np.float64) - before[id(variable)])
+    for index, (before, after) in enumerate(zip(step["before"], step["after"], strict=True)):
+        before = np.asarray(before)
+        change = np.abs(np.asarray(after).astype(np.float64) - before)
         biggest = float(change.max()) if change.size else 0.0
-        if id(variable) in trainable:
+        if index in trainable:
             if biggest == 0.0:
-                moved.append(_name(variable))
-            bound = STEP_SLACK * learning_rate + 2 * np.spacing(np.abs(before[id(variable)])).max()
+                moved.append(paths[index])
+            bound = STEP_SLACK * learning_rate + 2 * np.spacing(np.abs(before)).max()
             if biggest > bound:
                 raise core.CheckFailure(
-                    f"{case!r}: after one step {_name(variable)} moved by {biggest:.3g}, more than "
+                    f"{case!r}: after one step {paths[index]} moved by {biggest:.3g}, more than "
                     f"the learning rate {learning_rate:g} allows (Adam's first step moves a weight "
                     "by at most the learning rate). Compile with "
                     "keras.optimizers.Adam(learning_rate).")
             largest = max(largest, biggest)
         elif biggest != 0.0:
-            frozen_moved.append(_name(variable))
+            frozen_moved.append(paths[index])
     if frozen_moved:
         hint = ""
         if any("moving_" in name for name in frozen_moved):
@@ -433,44 +426,23 @@ def check_step(model, trainable: set[int], learning_rate: float, images, labels,
             f"{case!r}: the largest change of a weight after one Adam step is {largest:.3g}, "
             f"expected about the learning rate {learning_rate:g}. Compile with "
             "keras.optimizers.Adam(learning_rate).")
-    _check_compiled_loss_after(model, before, images, labels, loss, case)
-
-
-def _check_compiled_loss_after(model, before, images, labels, loss, case) -> None:
-    """The step's loss, computed with the weights it started from."""
-    after = [np.array(v) for v in model.weights]
-    for variable in model.weights:
-        variable.assign(before[id(variable)])
-    try:
-        _check_compiled_loss(model, images, labels, loss, case)
-    finally:
-        for variable, value in zip(model.weights, after, strict=True):
-            variable.assign(value)
+    _check_compiled_loss(step, labels, case)
 
 
 @core.quiet
 def check_strategy_case(set_strategy, case: StrategyCase) -> None:
-    model, base = toy_model(case.seed, nested=case.nested)
+    template, base = toy_model(case.seed, nested=case.nested)
     images, labels = batch(case.seed + 5)
-    if case.trained_before:
-        reference.set_strategy(model, base, case.trained_before, 1e-3, 1)
-        model.train_on_batch(images, labels)
-    got = core.call_student(set_strategy, model, base, case.strategy, case.learning_rate,
+    model, placed_base = placed_model(set_strategy, template, base, case.nested,
+                                      case.trained_before, images, labels)
+    got = core.call_student(set_strategy, model, placed_base, case.strategy, case.learning_rate,
                             case.n_frozen)
-    if got is not model:
-        raise core.CheckFailure(f"{case!r}: return the model you were given (got {got!r}).")
-    trainable = _check_counts(model, base, case)
+    _returned_model(set_strategy, got, model, case)
+    weights = report(set_strategy, model, placed_base)
+    trainable = _check_counts(template, base, weights, case)
     if case.step:
-        _eager_if_compiled_again(model)
-        check_step(model, trainable, case.learning_rate, images, labels, case)
-
-
-def _eager_if_compiled_again(model) -> None:
-    """Run the checks' training step eagerly (no tracing: milliseconds on these small models)
-    when the student's code compiled the model. A training function built before and kept
-    (not compiled again) is left as it is: it is what the student's model would run."""
-    if getattr(model, "train_function", None) is None:
-        model.run_eagerly = True
+        step = core.run_where(set_strategy, reference.training_step_report, model, images, labels)
+        check_step(step, weights["paths"], trainable, case.learning_rate, labels, case)
 
 
 def _strategy_bad_cases() -> list[BadCase]:
@@ -540,18 +512,20 @@ class FeatureCase:
 
 @core.quiet
 def check_feature_case(extract_features, case: FeatureCase) -> None:
-    base = toy_base(case.seed, dropout=case.dropout,
-                    batch_limit=case.batch_size if case.probe else None)
+    base = toy_base(case.seed, dropout=case.dropout)
     images, _ = batch(case.seed + 1, case.n_images)
-    before = _snapshot(base)
+    before = base.get_weights()
     kwargs = {"layer_name": case.layer_name} if case.layer_name else {}
     expected = reference.extract_features(base, images, case.batch_size, case.layer_name)
-    got = core.call_student(extract_features, base, images.copy(), case.batch_size, **kwargs)
+    placed = (core.run_where(extract_features, reference.batch_limited, base, case.batch_size)
+              if case.probe else core.placed_with(extract_features, base))
+    got = core.call_student(extract_features, placed, images.copy(), case.batch_size, **kwargs)
     got = np.asarray(got)
     core.assert_shape(got, expected.shape, repr(case),
                       "One row per image, one column per channel: average the map over "
                       "its height and width (global average pooling).")
-    if any(not np.array_equal(np.array(v), before[id(v)]) for v in base.weights):
+    after = report(extract_features, placed)["values"]
+    if any(not np.array_equal(a, b) for a, b in zip(after, before, strict=True)):
         raise core.CheckFailure(f"{case!r}: the base's weights changed: extracting features "
                                 "must not train (call the base in inference mode).")
 
@@ -699,40 +673,43 @@ class FineTuneCase:
                 f"fine_epochs={self.fine_epochs}, batch_size=8){before}")
 
 
-def _largest_change(variables, before) -> float:
-    return max((float(np.abs(np.array(v).astype(np.float64) - before[id(v)]).max())
-                for v in variables), default=0.0)
+def _largest_change(positions, before, after) -> float:
+    return max((float(np.abs(np.asarray(after[i]).astype(np.float64) - before[i]).max())
+                for i in positions), default=0.0)
 
 
-def _within(change: float, steps_lr: float, variables, before) -> bool:
-    ulps = max(2 * float(np.spacing(np.abs(before[id(v)])).max()) for v in variables)
+def _within(change: float, steps_lr: float, positions, before) -> bool:
+    ulps = max(2 * float(np.spacing(np.abs(before[i])).max()) for i in positions)
     return 0.5 * steps_lr <= change <= STEP_SLACK * steps_lr + ulps
 
 
 @core.quiet
 def check_fine_tune_case(fine_tune, case: FineTuneCase) -> None:
-    model, base = toy_model(case.seed, small=True)
+    template, base = toy_model(case.seed, small=True)
     images, labels = batch(case.seed + 5)
-    if case.trained_before:
-        reference.set_strategy(model, base, "all", 1e-3)
-        model.train_on_batch(images, labels)
-    before = _snapshot(model)
-    got = core.call_student(fine_tune, model, base, images, labels, case.head_lr, case.fine_lr,
-                            case.head_epochs, case.fine_epochs, 8)
-    if got is not model:
-        raise core.CheckFailure(f"{case!r}: return the model you were given (got {got!r}).")
+    model, placed_base = placed_model(fine_tune, template, base,
+                                      trained_before="all" if case.trained_before else None,
+                                      images=images, labels=labels)
+    before = [np.asarray(v) for v in report(fine_tune, model, placed_base)["values"]]
+    got = core.call_student(fine_tune, model, placed_base, images, labels, case.head_lr,
+                            case.fine_lr, case.head_epochs, case.fine_epochs, 8)
+    _returned_model(fine_tune, got, model, case)
+    weights = report(fine_tune, model, placed_base)
+    after, paths = weights["values"], weights["paths"]
     keras = _keras()
-    batch_norm = {id(v) for layer in base.layers
-                  if isinstance(layer, keras.layers.BatchNormalization) for v in layer.weights}
-    changed_bn = [_name(v) for v in base.weights
-                  if id(v) in batch_norm and not np.array_equal(np.array(v), before[id(v)])]
+    batch_norm = _positions(template, [v for layer in base.layers
+                                       if isinstance(layer, keras.layers.BatchNormalization)
+                                       for v in layer.weights])
+    in_base = _positions(template, base.weights)
+    changed_bn = [paths[i] for i in sorted(batch_norm) if not np.array_equal(after[i], before[i])]
     if changed_bn:
         raise core.CheckFailure(
             f"{case!r}: the base's BatchNormalization weights changed ({changed_bn[:3]}): keep "
             "those layers frozen (trainable=False, so they run in inference mode) in both phases.")
-    body = [v for v in base.weights if id(v) not in batch_norm]
-    head = _new_weights(model, base)
-    base_change, head_change = _largest_change(body, before), _largest_change(head, before)
+    body = in_base - batch_norm
+    head = set(range(len(template.weights))) - in_base
+    base_change = _largest_change(body, before, after)
+    head_change = _largest_change(head, before, after)
     steps = case.head_epochs + case.fine_epochs  # one batch per epoch: one step each
     if case.fine_epochs == 0 and base_change != 0.0:
         raise core.CheckFailure(

@@ -108,7 +108,7 @@ def checks_location(chapter: str) -> str:
 
 def kernel_cells(chapter: str) -> list[str]:
     """The test cells (grade ids) of a chapter whose checks run in the worker that still run
-    theirs in the kernel (``CHECKED_IN_KERNEL``: the model exercises, for now)."""
+    theirs in the kernel (``CHECKED_IN_KERNEL``: none of the course's chapters)."""
     path = _checks_module(chapter)
     return list(_checks_constant(path, "CHECKED_IN_KERNEL", ())) if path.is_file() else []
 

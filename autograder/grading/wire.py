@@ -205,10 +205,30 @@ def decode(form, blobs: list[bytes], tensor=None, reference=None, depth: int = 0
         if tag == "keras_model" and code and isinstance(body, list) and len(body) == 2:
             import keras
 
-            model = keras.models.model_from_json(body[0])
+            model = _keras_model_from_json(body[0])
             model.set_weights([_load(blobs, int(index)) for index in body[1]])
             return model
     raise WireError(f"not a value of the grader's protocol: {str(form)[:80]}")
+
+
+def _keras_model_from_json(text: str):
+    """``keras.models.model_from_json``, except that a Sequential model is built as its
+    constructor builds it, calling each layer once. (Keras' ``from_config`` adds the layers one
+    by one and rebuilds the graph at each: the first layers are then called several times and
+    ``layer.output`` is a tensor of an older graph than ``model.outputs``, so a Grad-CAM that
+    builds ``keras.Model(model.inputs, [layer.output, model.output])`` gets no gradient.)"""
+    import keras
+
+    config = json.loads(text)
+    if not isinstance(config, dict) or config.get("class_name") != "Sequential":
+        return keras.models.model_from_json(text)
+    inner = config.get("config") or {}
+    layers = [keras.saving.deserialize_keras_object(layer) for layer in inner.get("layers", [])]
+    model = keras.Sequential(layers, name=inner.get("name"), trainable=inner.get("trainable", True))
+    shape = inner.get("build_input_shape")
+    if not model.built and shape:
+        model.build(tuple(shape))
+    return model
 
 
 def _hashable(key):

@@ -139,3 +139,94 @@ def sparse_cross_entropy(labels, logits) -> float:
         labels=tf.convert_to_tensor(np.asarray(labels), tf.int32),
         logits=tf.convert_to_tensor(np.asarray(logits), tf.float32))
     return float(tf.reduce_mean(losses))
+
+
+# ------------------------------------------- the checks' models, where the student's code runs
+# The checks build their models in the grading worker and send them to the kernel as
+# architecture and weights; these functions rebuild there what one model cannot carry (a
+# classifier sharing its base's layers, a base that counts its batch) and report on the
+# kernel's models in plain data. Locally (a public check in the notebook) they run in place.
+def classifier_model(base, n_classes: int, nested: bool = False):
+    """The checks' classifier on ``base``: :func:`add_classifier`'s, or (``nested``) the base as
+    one layer of a Sequential model, then global average pooling and a Dense layer "head"."""
+    if not nested:
+        return add_classifier(base, n_classes)
+    keras = _keras()
+    return keras.Sequential([keras.Input(tuple(base.input.shape[1:])), base,
+                             keras.layers.GlobalAveragePooling2D(),
+                             keras.layers.Dense(n_classes, name="head")], name="nested")
+
+
+def model_on(base, n_classes: int, nested: bool, weights, trained_before=None, images=None,
+             labels=None):
+    """``(model, base)``: :func:`classifier_model` on ``base`` with ``weights``; with
+    ``trained_before``, compiled with that strategy (``n_frozen=1``) and trained one step on
+    ``images``, ``labels`` first."""
+    model = classifier_model(base, n_classes, nested)
+    model.set_weights(list(weights))
+    if trained_before:
+        set_strategy(model, base, trained_before, 1e-3, 1)
+        model.train_on_batch(images, labels)
+    return model, base
+
+
+def batch_limited(base, limit: int):
+    """``base`` behind a layer that fails when it sees more than ``limit`` images at once (the
+    base's own layers, shared: same weights)."""
+    import tensorflow as tf
+
+    keras = _keras()
+
+    class BatchProbe(keras.layers.Layer):
+        def call(self, x):
+            check = tf.debugging.assert_less_equal(
+                tf.shape(x)[0], limit,
+                message=f"the base received more than batch_size={limit} images at once")
+            with tf.control_dependencies([check]):
+                return tf.identity(x)
+
+    inputs = keras.Input(tuple(base.input.shape[1:]), name="image")
+    x = BatchProbe(name="batch_probe")(inputs)
+    for layer in base.layers[1:]:  # a chain after its input layer, as the checks' bases are
+        x = layer(x)
+    return keras.Model(inputs, x, name=base.name)
+
+
+def weights_report(model, base=None) -> dict:
+    """``model.weights`` in plain data: ``paths``, ``values``, ``trainable`` (each weight among
+    ``model.trainable_weights``?) and ``in_base`` (its index in ``base.weights``, or -1)."""
+    trainable = {id(v) for v in model.trainable_weights}
+    in_base = {id(v): index for index, v in enumerate(base.weights)} if base is not None else {}
+    return {"paths": [v.path for v in model.weights],
+            "values": [v.numpy() for v in model.weights],
+            "trainable": [id(v) in trainable for v in model.weights],
+            "in_base": [in_base.get(id(v), -1) for v in model.weights]}
+
+
+def assign_weights(model, values: dict) -> None:
+    """``model.weights[i].assign(value)`` for each ``i: value``."""
+    for index, value in values.items():
+        model.weights[int(index)].assign(value)
+
+
+def training_step_report(model, images, labels) -> dict:
+    """One step of ``model`` as it is compiled (``train_on_batch``): the weights ``before`` and
+    ``after``, the step's ``loss`` and the ``logits`` of ``images`` with the weights before.
+
+    A model compiled again by the student's code has no training function yet: it runs eagerly
+    (no tracing: milliseconds on the checks' models). A training function built before and kept
+    (not compiled again) is left as it is: it is what the student's model would run."""
+    if getattr(model, "train_function", None) is None:
+        model.run_eagerly = True
+    before = [v.numpy() for v in model.weights]
+    loss = model.train_on_batch(images, labels)
+    after = [v.numpy() for v in model.weights]
+    for variable, value in zip(model.weights, before, strict=True):
+        variable.assign(value)
+    try:
+        logits = np.asarray(model(images, training=False))
+    finally:
+        for variable, value in zip(model.weights, after, strict=True):
+            variable.assign(value)
+    loss = loss[0] if isinstance(loss, list | tuple) else loss
+    return {"before": before, "after": after, "loss": float(np.asarray(loss)), "logits": logits}
