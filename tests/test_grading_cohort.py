@@ -97,6 +97,14 @@ def cohort_cases(release, checks: str = "worker") -> dict:
                      1.0, ["the kernel died"], False),
         "memory_hog": ({nb: build(release, {**CORRECT, "scale": HOG + SCALE})}, 1.0,
                        ["memory limit"], False),
+        # a demo cell of the student's that passes the memory limit fails alone: a new kernel
+        # runs the cells before it again, and the rest of the notebook is graded
+        "memory_hog_demo": ({nb: build(release, CORRECT, extra_after={"add_arrays": [HOG]})}, 3.0,
+                            ["MemoryLimit: the kernel passed the memory limit"], False),
+        # so does a test cell whose student function passes it: that exercise only gets 0
+        "memory_hog_in_check": ({nb: build(release, {**CORRECT, "add_arrays": ADD.replace(
+            "    return", "    " + HOG.strip() + "\n    return")})}, 2.0,
+                                ["test_add_arrays"], False),
         "huge_output": ({nb: build(release, {**CORRECT, "add_arrays": "for i in range(200000):\n"
                                              "    print('spam' * 20)\n" + ADD})}, 3.0,
                         ["output truncated"], False),

@@ -7,9 +7,10 @@
   checks run in the kernel; see :mod:`autograder.grading.checker` for checks in the worker).
 * ``GuardedExecute`` runs the kernel in the scratch ``kernel/`` folder (not in
   the course folder that holds the source and the gradebook), stops at the
-  submission's deadline, and survives a dead kernel: the test cells that never
-  ran get an error output (nbgrader would otherwise give an empty test cell
-  full marks). With ``checks_in_worker``, a graded test cell's code runs in the worker,
+  submission's deadline, and survives a dead kernel: a cell that passes the memory
+  limit fails alone (a new kernel runs the cells before it again), and after any other
+  death the test cells that never ran get an error output (nbgrader would otherwise give
+  an empty test cell full marks). With ``checks_in_worker``, a graded test cell's code runs in the worker,
   calling the student's functions in the kernel (:mod:`autograder.grading.checker`).
 * ``CollectGuards`` reads and removes the guard cells; a test cell whose guard
   saw tampering (or no valid signature) gets an ``IntegrityError`` output, so
@@ -34,6 +35,9 @@ from .guard import GUARD_MIME, GUARD_MODULE, sign
 STATE: dict = {"stop_reason": None, "stop_kind": None, "guards": {}, "events": []}
 
 
+MEMORY_FAILURES = 2  # cells of one submission that may pass the memory limit and fail alone
+
+
 class SubmissionDeadline(Exception):
     """The whole submission used up its time limit."""
 
@@ -46,6 +50,11 @@ def is_test_cell(cell) -> bool:
 def _guarded(cell, only: list[str]) -> bool:
     """A test cell whose checks run in the kernel (``only``: those grade ids, else every one)."""
     return is_test_cell(cell) and (not only or cell.metadata.nbgrader["grade_id"] in only)
+
+
+def _graded(cell) -> bool:
+    """A test cell or a guard cell: what a second run of the notebook does not run again."""
+    return is_test_cell(cell) or bool(cell.get("metadata", {}).get("autograder_guard"))
 
 
 class InjectGuards(NbGraderPreprocessor):
@@ -81,12 +90,17 @@ class GuardedExecute(Execute):
     agent_dir = Unicode("").tag(config=True)  # where the checks' socket is (the kernel sees it)
 
     def preprocess_cell(self, cell, resources, index):
+        self._running = index
+        if index in self._failed_alone or (index < self._replay_until and _graded(cell)):
+            return cell, self.resources  # a run after a memory failure: these outputs stay
         if not (self.checks_in_worker and is_test_cell(cell)
                 and cell.metadata.nbgrader["grade_id"] not in self.kernel_cells):
             return super().preprocess_cell(cell, resources, index)
         self._check_assign_resources(resources)
         cell, events = checker.grade_test_cell(self, cell, index, self.agent_dir)
         STATE["events"] = events or STATE["events"]
+        if STATE["stop_kind"] == "memory limit":  # the student's function passed it here
+            raise DeadKernelError(STATE["stop_reason"])
         return cell, self.resources
 
     def _cell_timeout(self, cell):
@@ -98,8 +112,9 @@ class GuardedExecute(Execute):
     def preprocess(self, nb, resources, km=None):
         resources.setdefault("metadata", {})["path"] = self.kernel_cwd
         self.timeout_func = self._cell_timeout
+        self._failed_alone, self._replay_until, self._running = set(), 0, None
         try:
-            return super().preprocess(nb, resources, km=km)
+            return self._run_failing_alone(nb, resources, km)
         except SubmissionDeadline:
             STATE["stop_kind"] = "time limit"
             STATE["stop_reason"] = "the submission used up its time limit"
@@ -115,6 +130,33 @@ class GuardedExecute(Execute):
             self.timeout_func = None
         self._mark_unrun_cells(nb)
         return nb, resources
+
+    def _run_failing_alone(self, nb, resources, km):
+        """nbclient's run of the notebook, in which a cell that passes the memory limit fails
+        alone (as a cell that floods its output or passes its time limit does): the kernel is
+        killed, that cell gets a ``MemoryLimit`` error, and a new kernel runs the cells before it
+        again (test cells and guards keep the outputs of their first run), then the rest. At
+        most ``MEMORY_FAILURES`` cells of a submission fail this way; the submission's time
+        limit counts the runs again."""
+        while True:
+            try:
+                return super().preprocess(nb, resources, km=km)
+            except DeadKernelError:
+                if not self._fail_alone(nb):
+                    raise
+
+    def _fail_alone(self, nb) -> bool:
+        index = self._running
+        if (STATE["stop_kind"] != "memory limit" or index is None
+                or len(self._failed_alone) >= MEMORY_FAILURES):
+            return False
+        nb.cells[index].outputs.append(checker.error_output(
+            "MemoryLimit", f"{STATE['stop_reason']} in this cell: it was stopped, a new kernel ran "
+            "the cells before it again, and grading went on without it"))
+        self._failed_alone.add(index)
+        self._replay_until = index
+        STATE["stop_kind"] = STATE["stop_reason"] = None
+        return True
 
     def _mark_unrun_cells(self, nb) -> None:
         for cell in nb.cells:
