@@ -35,6 +35,7 @@ from .guard import GUARD_MIME, GUARD_MODULE, sign
 STATE: dict = {"stop_reason": None, "stop_kind": None, "guards": {}, "events": []}
 
 
+GUARD_CELL_KEY = "autograder_guard"  # metadata of the guard cells InjectGuards adds
 MEMORY_FAILURES = 2  # cells of one submission that may pass the memory limit and fail alone
 
 
@@ -54,7 +55,7 @@ def _guarded(cell, only: list[str]) -> bool:
 
 def _graded(cell) -> bool:
     """A test cell or a guard cell: what a second run of the notebook does not run again."""
-    return is_test_cell(cell) or bool(cell.get("metadata", {}).get("autograder_guard"))
+    return is_test_cell(cell) or bool(cell.get("metadata", {}).get(GUARD_CELL_KEY))
 
 
 class InjectGuards(NbGraderPreprocessor):
@@ -78,7 +79,7 @@ class InjectGuards(NbGraderPreprocessor):
     def _guard_cell(self, when: str, cell):
         label = f"{when}:{cell.metadata.nbgrader['grade_id']}"
         source = f"__import__({GUARD_MODULE!r}).verify({self.nonce!r}, {label!r})"
-        return nbformat.v4.new_code_cell(source, metadata={"autograder_guard": label})
+        return nbformat.v4.new_code_cell(source, metadata={GUARD_CELL_KEY: label})
 
 
 class GuardedExecute(Execute):
@@ -176,7 +177,7 @@ class CollectGuards(NbGraderPreprocessor):
         verdicts = {}
         kept = []
         for cell in nb.cells:
-            label = cell.get("metadata", {}).get("autograder_guard")
+            label = cell.get("metadata", {}).get(GUARD_CELL_KEY)
             if label is None:
                 kept.append(cell)
                 continue

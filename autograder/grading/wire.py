@@ -203,8 +203,6 @@ def decode(form, blobs: list[bytes], tensor=None, reference=None, depth: int = 0
 
             return keras.optimizers.deserialize(json.loads(body))
         if tag == "keras_model" and code and isinstance(body, list) and len(body) == 2:
-            import keras
-
             model = _keras_model_from_json(body[0])
             model.set_weights([_load(blobs, int(index)) for index in body[1]])
             return model
